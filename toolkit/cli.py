@@ -1,0 +1,65 @@
+"""What the command-line tools share: reading `task=... key=value` words and reporting errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from toolkit import tasks
+from toolkit.config import parse_overrides
+from toolkit.errors import ToolkitError
+from toolkit.task import Task
+
+
+def task_and_config(words: Sequence[str]) -> tuple[Task, DictConfig]:
+    """Find `task=NAME` among the words and check the rest against that task's settings."""
+    names = [w.split("=", 1)[1] for w in words if w.startswith("task=")]
+    task = tasks.get(names[-1] if names else None)
+    config = parse_overrides(words, task.Config)
+    config.task = task.name
+    if config.model not in task.models:
+        raise ToolkitError(f"Task '{task.name}' has no model '{config.model}'. Models: {', '.join(task.models)}.")
+    return task, config
+
+
+def main_wrapper(main: Callable[[Sequence[str]], Any], usage: str) -> None:
+    """Run `main(sys.argv[1:])`; print a user error as one message (exit 2), Ctrl-C as exit 130."""
+    words = sys.argv[1:]
+    if any(w in ("-h", "--help", "help") for w in words):
+        print(usage)
+        print("Tasks:", ", ".join(tasks.names()))
+        sys.exit(0)
+    try:
+        main(words)
+    except ToolkitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        sys.exit(130)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain text table; floats with 2 decimals (4 for values below 1)."""
+    if not rows:
+        return "(no results)"
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+        return "" if value is None else str(value)
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in cells]
+    return "\n".join(lines)
+
+
+def dump_config(config: DictConfig) -> str:
+    return OmegaConf.to_yaml(config)

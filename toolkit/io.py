@@ -1,0 +1,76 @@
+"""Atomic writes: a model, card or checkpoint is either the old file or the complete new one.
+
+Everything is written to a temporary file in the target folder and moved over the target with
+`os.replace`, which is atomic on POSIX and Windows; a full disk or a kill leaves the old file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from toolkit.errors import InputError, ToolkitError
+
+
+@contextmanager
+def _atomic_target(path: Path, suffix: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write(path: str | os.PathLike, suffix: str, writer: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    try:
+        with _atomic_target(path, suffix) as tmp:
+            writer(tmp)
+    except OSError as err:
+        raise ToolkitError(
+            f"Cannot write {path}: {err.strerror or err}. The previous file, if any, is unchanged."
+        ) from err
+    return path
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save a `.keras` file atomically."""
+    return _write(path, ".tmp.keras", lambda tmp: model.save(tmp))
+
+
+def write_json(data: Any, path: str | os.PathLike) -> Path:
+    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    return _write(path, ".tmp", lambda tmp: tmp.write_text(text))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    return str(value)
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a `.keras` file (safe mode on), turning a missing or damaged file into a clear error."""
+    import toolkit.tasks  # noqa: F401  registers the custom layers and losses
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"No model file at {path}.")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as err:  # keras raises many kinds for a truncated zip or bad config
+        raise InputError(
+            f"{path} is not a readable Keras model ({type(err).__name__}: {str(err)[:200]}). "
+            "The file may be truncated or corrupt; retrain it or restore it from git."
+        ) from err

@@ -1,0 +1,88 @@
+"""The contract every task module fulfils; the trainer, evaluator, app and tests rely on nothing else.
+
+A task is one module `toolkit/tasks/<name>.py` that subclasses `Task`, sets its declarations
+(config schema, model variants, headline metric) and defines how to get data, compile and evaluate.
+The default `fit` is plain `model.fit`; tasks with several stages override it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import keras
+from omegaconf import DictConfig
+
+from toolkit.config import RunConfig
+
+
+@dataclass
+class Data:
+    """Training and validation data as `model.fit` takes it: an (x, y) tuple or a PyDataset."""
+
+    train: Any
+    val: Any
+    info: dict[str, Any] = field(default_factory=dict)  # name, split sizes: goes into the model card
+
+    @property
+    def steps_per_epoch(self) -> int:
+        if isinstance(self.train, tuple):
+            return 0  # unknown here: `fit_kwargs` lets keras count it
+        return len(self.train)
+
+
+def fit_kwargs(data: Any, batch_size: int) -> dict[str, Any]:
+    """Keyword arguments of `model.fit`/`evaluate` for an (x, y) tuple or a dataset."""
+    if isinstance(data, tuple):
+        return {"x": data[0], "y": data[1], "batch_size": batch_size}
+    return {"x": data}
+
+
+@dataclass
+class Evaluation:
+    """What `toolkit.evaluate` prints: the model's figures and a comparison table."""
+
+    metrics: dict[str, float]  # this model's figures on the test split (stored in the card)
+    table: list[dict[str, Any]]  # rows to print: this model and any baselines measured beside it
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. per-class accuracy, confusion matrix
+
+
+class Task:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Config: ClassVar[type[RunConfig]] = RunConfig
+    models: ClassVar[Mapping[str, Callable[[DictConfig], keras.Model]]]
+    metric: ClassVar[str]  # the headline key of `Evaluation.metrics`
+    metric_label: ClassVar[str]  # how the headline reads in tables, e.g. "test error (%)"
+    higher_is_better: ClassVar[bool] = True
+    contract: ClassVar[str] = ""  # input/output contract of the shipped model, quoted in its card
+    monitor: ClassVar[str] = "val_loss"  # what picks the best checkpoint
+
+    def artifact(self, config: DictConfig) -> str:
+        """File stem of the trained model in trained/: the task name for its default variant."""
+        default = self.Config().model
+        return self.name if config.model == default else f"{self.name}_{config.model}"
+
+    def build(self, config: DictConfig) -> keras.Model:
+        return self.models[config.model](config)
+
+    def data(self, config: DictConfig) -> Data:
+        raise NotImplementedError
+
+    def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
+        raise NotImplementedError
+
+    def fit(
+        self, model: keras.Model, data: Data, config: DictConfig, callbacks: list[keras.callbacks.Callback]
+    ) -> keras.callbacks.History:
+        return model.fit(
+            **fit_kwargs(data.train, config.batch_size),
+            validation_data=data.val,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=config.verbose,
+        )
+
+    def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
+        raise NotImplementedError

@@ -1,0 +1,130 @@
+"""`python -m toolkit.train task=NAME key=value ...`: train a task's model in a resumable run directory.
+
+A run lives in `runs/<task>/<time>/`: config.yaml, log.csv, best.keras (best validation checkpoint),
+backup/ (Keras BackupAndRestore state while the run is unfinished) and, at the end, model.keras and
+metrics.json. `resume=true` continues the latest unfinished run; `out=trained/` also writes the
+final model and its card there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from toolkit import io
+from toolkit.card import make_card
+from toolkit.cli import dump_config, format_table, main_wrapper, task_and_config
+from toolkit.errors import ToolkitError
+from toolkit.task import Evaluation, Task
+
+USAGE = """usage: python -m toolkit.train task=NAME [key=value ...]
+  e.g. python -m toolkit.train task=digits model=lenet5 epochs=3 batch_size=128
+  resume=true continues the latest interrupted run of the task; out=trained/ ships the result."""
+
+RUNS_ROOT = Path("runs")
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keep the best model so far (by `monitor`), written atomically."""
+
+    def __init__(self, path: Path, monitor: str):
+        super().__init__()
+        self.path, self.monitor = path, monitor
+        self.best = math.inf if not monitor.endswith(("accuracy", "psnr")) else -math.inf
+        self.sign = 1 if self.best == math.inf else -1
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and self.sign * value < self.sign * self.best:
+            self.best = value
+            io.save_model(self.model, self.path)
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    evaluation: Evaluation
+    run_dir: Path
+    card: dict
+
+
+def resolve_run_dir(task: Task, config: DictConfig) -> Path:
+    """The run's folder: given, the latest unfinished one (resume), or a new timestamped one."""
+    if config.run_dir:
+        return Path(config.run_dir)
+    task_runs = RUNS_ROOT / task.name
+    if config.resume:
+        unfinished = sorted(p.parent for p in task_runs.glob("*/backup"))
+        if not unfinished:
+            raise ToolkitError(f"resume=true, but there is no interrupted run of '{task.name}' in {task_runs}/.")
+        return unfinished[-1]
+    return task_runs / time.strftime("%Y%m%d-%H%M%S")
+
+
+def prepare(words: Sequence[str]) -> tuple[Task, DictConfig, Path]:
+    """Task, settings and run folder; a resumed run takes its saved settings, then the new words."""
+    task, config = task_and_config(words)
+    run_dir = resolve_run_dir(task, config)
+    saved = run_dir / "config.yaml"
+    if config.resume and saved.exists():
+        config = OmegaConf.merge(config, OmegaConf.load(saved), OmegaConf.from_dotlist(list(words)))
+        config.run_dir = str(run_dir)
+    return task, config, run_dir
+
+
+def train(words: Sequence[str]) -> TrainResult:
+    task, config, run_dir = prepare(words)
+    keras.utils.set_random_seed(config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_config(config))
+    if config.verbose:
+        print(f"Run directory: {run_dir}")
+
+    data = task.data(config)
+    model = task.build(config)
+    steps = data.steps_per_epoch or math.ceil(len(data.train[0]) / config.batch_size)
+    task.compile(model, config, steps)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(run_dir / "backup", save_freq=config.backup_every or "epoch"),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    best = run_dir / "best.keras"
+    if task.monitor and data.val is not None:
+        callbacks.append(BestCheckpoint(best, task.monitor))
+
+    start = time.perf_counter()
+    history = task.fit(model, data, config, callbacks)
+    seconds = time.perf_counter() - start
+    losses = history.history.get("loss", [])
+    if losses and not np.isfinite(losses[-1]):
+        raise ToolkitError(
+            f"Training stopped: the loss became {losses[-1]} in epoch {len(losses)}. "
+            f"Try a lower learning_rate (now {config.learning_rate}). Run folder: {run_dir}"
+        )
+    if best.exists():
+        model = io.load_model(best)
+
+    evaluation = task.evaluate(model, config)
+    io.save_model(model, run_dir / "model.keras")
+    card = make_card(task, config, model, data, evaluation, seconds)
+    io.write_json(card, run_dir / "metrics.json")
+    if config.out:
+        stem = Path(config.out) / task.artifact(config)
+        io.save_model(model, stem.with_suffix(".keras"))
+        io.write_json(card, stem.with_suffix(".json"))
+    if config.verbose:
+        print(format_table(evaluation.table))
+        print(f"Model: {run_dir / 'model.keras'}" + (f"; shipped to {config.out}" if config.out else ""))
+    return TrainResult(model, evaluation, run_dir, card)
+
+
+if __name__ == "__main__":
+    main_wrapper(train, USAGE)
