@@ -55,10 +55,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
     cells = [[cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in cells]
-    return "\n".join(lines)
+
+    def line(values: list[str]) -> str:  # first column left-aligned, figures right-aligned
+        return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths)))
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
 
 
 def dump_config(config: DictConfig) -> str:

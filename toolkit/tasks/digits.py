@@ -164,12 +164,8 @@ class Digits(Task):
         images, labels = load_split(config, "train")
         val = min(config.validation_size, len(images) // 5)
         train, held_out = (images[:-val], labels[:-val]), (images[-val:], labels[-val:])
-        info = {
-            "name": "MNIST",
-            "train": len(train[0]),
-            "validation": val,
-            "test": 10000 if not config.limit else min(config.limit, 10000),
-        }
+        test_size = len(load_split(config, "test")[1])
+        info = {"name": "MNIST", "train": len(train[0]), "validation": val, "test": test_size}
         return Data(train, held_out, info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:

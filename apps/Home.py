@@ -1,0 +1,29 @@
+"""`streamlit run apps/Home.py`: the toolkit's demo. Pages are found by file name in apps/pages/:
+`<task>.py` for a task, `foundations_<topic>.py` for the course basics, `overview.py` for the start page."""
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES = Path(__file__).parent / "pages"
+TASK_ORDER = ["digits", "objects", "denoising", "transfer", "separation", "inpainting"]
+
+
+def _title(stem: str) -> str:
+    return stem.removeprefix("foundations_").replace("_", " ").capitalize()
+
+
+def _order(path: Path) -> tuple[int, str]:
+    return (TASK_ORDER.index(path.stem) if path.stem in TASK_ORDER else len(TASK_ORDER), path.stem)
+
+
+st.set_page_config(page_title="toolkit", page_icon="🧰", layout="wide")
+files = sorted((p for p in PAGES.glob("*.py") if p.stem != "overview"), key=_order)
+sections = {
+    "Tasks": [st.Page(PAGES / "overview.py", title="Home", default=True)]
+    + [st.Page(p, title=_title(p.stem)) for p in files if not p.stem.startswith("foundations_")],
+}
+foundations = [st.Page(p, title=_title(p.stem)) for p in files if p.stem.startswith("foundations_")]
+if foundations:
+    sections["Foundations"] = foundations
+st.navigation(sections).run()

@@ -1,0 +1,64 @@
+"""Digits: draw, upload or pick an MNIST digit and see what the shipped network predicts."""
+
+import numpy as np
+import streamlit as st
+
+from toolkit import ui
+from toolkit.data.idx import load_idx_split
+from toolkit.errors import ToolkitError
+from toolkit.tasks.digits import CLASSES, prepare_drawing
+
+st.title("Digits")
+if not ui.require_shipped("digits"):
+    st.stop()
+model, card = ui.shipped_model("digits"), ui.shipped_card("digits")
+st.caption(
+    f"Model `{card['variant']}`: {card['metrics']['test_error_pct']:.2f}% error on MNIST's "
+    f"{card['metrics']['test_examples']:,} test digits."
+)
+
+
+@st.cache_data
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    return load_idx_split("digits", "mnist", "test")
+
+
+try:
+    from streamlit_drawable_canvas import st_canvas
+except ImportError:  # the canvas is optional: uploads and test images still work
+    st_canvas = None
+
+sources = (["Draw"] if st_canvas else []) + ["Upload", "MNIST test image"]
+source = st.radio("Input", sources, horizontal=True, key="source")
+image, truth = None, None
+try:
+    if source == "Draw":
+        drawing = st_canvas(
+            stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280, key="canvas"
+        )
+        if drawing.image_data is not None and drawing.image_data[..., :3].max() > 0:
+            image = prepare_drawing(drawing.image_data)
+    elif source == "Upload":
+        uploaded = st.file_uploader("An image of one digit", type=ui.IMAGE_TYPES, key="upload")
+        if uploaded is not None:
+            image = prepare_drawing(ui.read_uploaded_image(uploaded, mode="L", max_pixels=4_000_000))
+    else:
+        images, labels = mnist_test()
+        index = st.number_input("Test image", 0, len(images) - 1, 0, key="index")
+        image, truth = images[index], int(labels[index])
+except ToolkitError as err:
+    ui.show_error(err)
+    st.stop()
+
+if image is None:
+    st.info("Draw a digit, upload an image, or pick a test image.")
+    st.stop()
+
+probabilities = model.predict(image[None].astype("float32"), verbose=0)[0]
+predicted = int(probabilities.argmax())
+left, right = st.columns(2)
+left.image(np.repeat(np.repeat(image[..., 0], 8, 0), 8, 1).astype("uint8"), caption="what the model sees (28x28)")
+right.metric("Prediction", CLASSES[predicted], f"{probabilities[predicted]:.1%} sure", delta_color="off")
+if truth is not None:
+    right.write(f"True label: **{truth}**")
+right.bar_chart({"probability": dict(zip(CLASSES, probabilities.tolist()))})

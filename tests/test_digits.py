@@ -1,0 +1,133 @@
+"""Digits: the three networks, training and evaluation through the CLIs, the shipped model and its page."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from tests.harness import app_page, assert_round_trip, train_once
+from toolkit import pretrained
+from toolkit.data.idx import load_idx_split
+from toolkit.evaluate import evaluate
+from toolkit.tasks.digits import Digits, DigitsConfig, prepare_drawing
+from toolkit.train import train
+
+VARIANTS = ["mlp", "lenet5", "cnn"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variant_maps_raw_pixels_to_probabilities(variant, tmp_path):
+    model = Digits().build(OmegaConf.structured(DigitsConfig(model=variant)))
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("uint8")
+    probabilities = model.predict(pixels, verbose=0)
+    assert probabilities.shape == (4, 10)
+    np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
+    assert_round_trip(model, pixels.astype("float32"), tmp_path)
+
+
+def test_lenet5_has_the_papers_layer_sizes():
+    model = Digits().build(OmegaConf.structured(DigitsConfig(model="lenet5")))
+    # C1 156, C3 2,416, C5/F 48,120, F6 10,164, output 850 (LeCun 1998, with full C3 connections)
+    assert model.count_params() == 156 + 2416 + 48120 + 10164 + 850
+
+
+def test_train_cli_writes_run_and_card(tiny_mnist, tmp_path):
+    result = train_once(["task=digits", "model=lenet5", f"data_dir={tiny_mnist}", "batch_size=32"], tmp_path)
+    run = tmp_path / "run"
+    assert {"config.yaml", "log.csv", "model.keras", "metrics.json"} <= {p.name for p in run.iterdir()}
+    assert not (run / "backup").exists()  # a finished run leaves no backup behind
+    card = json.loads((tmp_path / "out" / "digits_lenet5.json").read_text())
+    assert card["variant"] == "lenet5" and card["data"] == {"name": "MNIST", "train": 77, "validation": 19, "test": 32}
+    assert card["metrics"]["test_error_pct"] == pytest.approx(result.evaluation.metrics["test_error_pct"])
+    assert card["hardware"]["cpu_cores"] >= 1 and card["training_seconds"] > 0
+
+
+class InterruptAfterSecondEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of a run
+
+
+def test_resume_continues_an_interrupted_run(tiny_mnist, tmp_path, monkeypatch):
+    words = ["task=digits", "model=mlp", f"data_dir={tiny_mnist}", "batch_size=32", "verbose=0"]
+    run_dir = f"run_dir={tmp_path / 'run'}"
+    fit = Digits.fit
+    monkeypatch.setattr(Digits, "fit", lambda self, m, d, c, cb: fit(self, m, d, c, [*cb, InterruptAfterSecondEpoch()]))
+    with pytest.raises(KeyboardInterrupt):
+        train([*words, "epochs=3", run_dir])
+    assert (tmp_path / "run" / "backup").exists()
+
+    monkeypatch.undo()
+    train(["task=digits", "resume=true", run_dir])  # settings come back from the run's config.yaml
+    epochs = [line.split(",")[0] for line in (tmp_path / "run" / "log.csv").read_text().splitlines()]
+    assert epochs == ["epoch", "0", "1", "2"]  # the resumed run did only the missing third epoch
+    assert not (tmp_path / "run" / "backup").exists()
+
+
+def test_evaluate_cli_measures_a_model_file(tiny_mnist, tmp_path):
+    train_once(["task=digits", "model=mlp", f"data_dir={tiny_mnist}"], tmp_path)
+    report = tmp_path / "eval.json"
+    evaluation = evaluate(
+        [
+            "task=digits",
+            f"data_dir={tiny_mnist}",
+            f"model_path={tmp_path / 'out' / 'digits_mlp.keras'}",
+            f"json={report}",
+        ]
+    )
+    saved = json.loads(report.read_text())
+    assert saved["metrics"]["test_examples"] == 32
+    assert saved["metrics"]["test_error_pct"] == pytest.approx(evaluation.metrics["test_error_pct"])
+    assert len(saved["details"]["confusion_matrix"]) == 10
+
+
+def test_prepare_drawing_centres_dark_ink_on_white():
+    page = np.full((200, 120), 255, np.uint8)
+    page[20:100, 10:30] = 0  # a vertical bar, top-left, dark on light
+    digit = prepare_drawing(page)
+    assert digit.shape == (28, 28, 1) and digit.max() == pytest.approx(255)
+    rows, cols = np.nonzero(digit[..., 0] > 128)
+    assert rows.max() - rows.min() + 1 == 20  # scaled so the longer side is 20 pixels, as in MNIST
+    assert abs(rows.mean() - 14) < 1.5 and abs(cols.mean() - 14) < 1.5
+
+
+def test_prepare_drawing_refuses_an_empty_image():
+    with pytest.raises(Exception, match="looks empty"):
+        prepare_drawing(np.zeros((50, 50, 4)))
+
+
+shipped = pytest.mark.skipif("digits" not in pretrained.list(), reason="trained/digits.keras not built yet")
+
+
+@shipped
+def test_shipped_model_classifies_real_test_digits():
+    model, card = pretrained.load("digits"), pretrained.card("digits")
+    images, labels = load_idx_split("digits", "mnist", "test")
+    predicted = model.predict(images[:1000], verbose=0).argmax(-1)
+    assert np.mean(predicted != labels[:1000]) < 0.01
+    assert card["metrics"]["test_error_pct"] <= 0.5 and card["data"]["test"] == 10000
+
+
+@shipped
+def test_digits_page_classifies_a_test_image():
+    page = app_page("digits").run()
+    page.radio(key="source").set_value("MNIST test image").run()
+    page.number_input(key="index").set_value(7).run()  # MNIST test image 7 is a 9
+    assert not page.exception
+    assert page.metric[0].value == "9"
+
+
+@shipped
+def test_home_lists_the_shipped_digits_model():
+    home = app_page("overview").run()
+    assert not home.exception
+    table = home.dataframe[0].value
+    assert "trained/digits.keras" in table["model file"].tolist()
+
+
+def test_router_runs():
+    app = app_page("Home").run()
+    assert not app.exception
+    assert app.title[0].value == "toolkit"

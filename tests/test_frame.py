@@ -1,0 +1,141 @@
+"""The frame every task relies on: settings, registry, data errors, IDX files, atomic writes, loading."""
+
+import errno
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tests.harness import write_idx
+from toolkit import io, pretrained, tasks
+from toolkit.cli import format_table, task_and_config
+from toolkit.config import RunConfig, parse_overrides
+from toolkit.data.idx import load_idx, load_idx_split
+from toolkit.data.paths import data_dir, require_files
+from toolkit.errors import ConfigError, DataNotFoundError, InputError, ToolkitError
+
+
+def test_overrides_are_typed():
+    config = parse_overrides(["epochs=3", "resume=true", "learning_rate=0.1", "limit=null"], RunConfig)
+    assert (config.epochs, config.resume, config.learning_rate, config.limit) == (3, True, 0.1, None)
+
+
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        (["epochs=abc"], "Bad value for 'epochs'"),
+        (["epoch=3"], "Unknown setting 'epoch'. Valid keys: task=, model=, epochs=10"),
+        (["epochs"], "Overrides are key=value words"),
+    ],
+)
+def test_bad_overrides_name_the_problem(words, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_overrides(words, RunConfig)
+
+
+def test_unknown_task_lists_the_tasks():
+    with pytest.raises(ConfigError, match="Unknown task 'nope'. Tasks: .*digits"):
+        task_and_config(["task=nope"])
+    with pytest.raises(ConfigError, match="Say which task"):
+        task_and_config(["epochs=1"])
+
+
+def test_unknown_model_variant_lists_the_variants():
+    with pytest.raises(ToolkitError, match="no model 'vgg'. Models: mlp, lenet5, cnn"):
+        task_and_config(["task=digits", "model=vgg"])
+
+
+def test_registry_finds_digits():
+    assert "digits" in tasks.names()
+    assert tasks.get("digits").Config().model == "cnn"
+
+
+def test_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOOLKIT_DATA", str(tmp_path / "env"))
+    assert data_dir() == tmp_path / "env"
+    assert data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    monkeypatch.delenv("TOOLKIT_DATA")
+    assert data_dir().parts[-2:] == ("shared", "data")
+
+
+def test_missing_data_names_task_folder_and_files(tmp_path):
+    with pytest.raises(DataNotFoundError) as err:
+        require_files("digits", "mnist", ["a.gz", "b.gz"], tmp_path)
+    message = str(err.value)
+    assert "Task 'digits'" in message and str(tmp_path / "mnist") in message
+    assert "a.gz, b.gz" in message and "TOOLKIT_DATA" in message
+
+
+def test_idx_round_trip_and_corruption(tmp_path):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = write_idx(tmp_path / "x-idx3-ubyte.gz", images)
+    np.testing.assert_array_equal(load_idx(path), images)
+    raw = tmp_path / "raw"
+    raw.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abc")
+    with pytest.raises(InputError, match="truncated"):
+        load_idx(raw)
+    raw.write_bytes(b"PK\x03\x04 not idx")
+    with pytest.raises(InputError, match="not an IDX file"):
+        load_idx(raw)
+
+
+def test_idx_split_adds_channel_axis(tiny_mnist):
+    images, labels = load_idx_split("digits", "mnist", "test", tiny_mnist)
+    assert images.shape == (32, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.dtype == np.int32 and labels[:3].tolist() == [0, 1, 2]
+
+
+def test_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "card.json"
+    io.write_json({"version": 1}, target)
+
+    def disk_full(self, text):
+        open(self, "w").write(text[:5])  # a partial write, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(ToolkitError, match="No space left on device. The previous file, if any, is unchanged"):
+        io.write_json({"version": 2}, target)
+    assert json.loads(target.read_text()) == {"version": 1}
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
+
+
+def test_unwritable_folder_gives_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ToolkitError, match="Cannot write"):
+        io.write_json({}, blocker / "card.json")
+
+
+def test_corrupt_model_file_gives_clear_error(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = io.save_model(model, tmp_path / "m.keras")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        io.load_model(path)
+    with pytest.raises(InputError, match="No model file"):
+        io.load_model(tmp_path / "missing.keras")
+
+
+def test_pretrained_unknown_name(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOOLKIT_TRAINED", str(tmp_path))
+    assert pretrained.list() == []
+    with pytest.raises(InputError, match="No shipped model 'nope'"):
+        pretrained.load("nope")
+
+
+def test_format_table():
+    table = format_table([{"method": "a", "psnr": 28.571}, {"method": "bb", "psnr": 0.5}])
+    assert table.splitlines() == ["method    psnr", "------  ------", "a        28.57", "bb      0.5000"]
+
+
+def test_cli_reports_user_errors_without_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "toolkit.train", "task=nope"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "error: Unknown task 'nope'" in result.stderr and "Traceback" not in result.stderr

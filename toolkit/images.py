@@ -1,0 +1,40 @@
+"""Decoding images that users bring (uploads, bytes): checked before anything heavy happens."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from toolkit.errors import InputError
+
+MAX_PIXELS = 16_000_000  # a 4000x4000 photo; larger ones are refused before decoding
+
+
+def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Bytes of an image file -> uint8 array (H, W, 3) for mode "RGB" or (H, W) for "L".
+
+    Raises InputError for empty or non-image data and for images over `max_pixels` (checked from
+    the header, so a decompression bomb is never decoded).
+    """
+    if not data:
+        raise InputError("The file is empty.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InputError(
+                    f"The image is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} megapixels. "
+                    "Resize it and try again."
+                )
+            if width < 1 or height < 1:
+                raise InputError("The image has no pixels.")
+            if image.mode in ("RGBA", "LA", "P"):  # flatten transparency onto white, as viewers show it
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image.convert("RGBA"))
+            return np.asarray(image.convert(mode), dtype=np.uint8)
+    except InputError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
+        raise InputError(f"This file is not a readable image ({type(err).__name__}). Use PNG or JPEG.") from err
