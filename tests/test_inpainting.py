@@ -1,0 +1,225 @@
+"""Inpainting: the DCGAN, masks and contextual weights, Poisson blending, latent search, the CLIs and the page."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from tests.harness import app_page, train_once, write_idx_dataset
+from toolkit import io
+from toolkit.data.paths import REPO_ROOT
+from toolkit.errors import ConfigError, DataNotFoundError, InputError
+from toolkit.evaluate import evaluate
+from toolkit.inpainting.blend import poisson_blend
+from toolkit.inpainting.dcgan import DCGAN
+from toolkit.inpainting.masks import MASKS, check_mask, contextual_weights, make_mask, mask_from_drawing
+from toolkit.inpainting.search import SearchSettings, inpaint, latent_search
+from toolkit.tasks.inpainting import FLOWER_CLASSES, InpaintingConfig, load_images, prepare_image
+
+TINY = ["filters=4", "latent_dim=8", "batch_size=32", "images=4", "steps=3", "starts=2"]
+
+
+def tiny_gan(image_shape=(32, 32, 1)) -> DCGAN:
+    gan = DCGAN(latent_dim=8, image_shape=image_shape, filters=4, seed=0)
+    gan.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+    return gan
+
+
+@pytest.fixture(scope="module")
+def tiny_fashion(tmp_path_factory):
+    return write_idx_dataset(tmp_path_factory.mktemp("data"), "fashion-mnist")
+
+
+@pytest.fixture(scope="module")
+def shipped_tiny(tiny_fashion, tmp_path_factory):
+    """A tiny model trained by the CLI into its own trained/ folder."""
+    folder = tmp_path_factory.mktemp("trained")
+    train_once(["task=inpainting", f"data_dir={tiny_fashion}", *TINY], folder)
+    return folder / "out"
+
+
+def test_one_train_step_updates_both_networks():
+    gan = tiny_gan()
+    before = [[np.array(v) for v in net.trainable_variables] for net in (gan.generator, gan.discriminator)]
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 1)).astype("uint8")
+    logs = gan.train_on_batch(pixels, return_dict=True)
+    assert {"loss", "d_loss", "g_loss", "d_real", "d_fake"} <= set(logs)
+    for net, old in zip((gan.generator, gan.discriminator), before):
+        assert all(not np.allclose(a, np.array(b)) for a, b in zip(old, net.trainable_variables)), net.name
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 1), (32, 32, 3), (64, 64, 3)])
+def test_dcgan_shapes_and_round_trip(shape, tmp_path):
+    gan = tiny_gan(shape)
+    assert gan.generator.output_shape == (None, *shape) and gan.discriminator.output_shape == (None, 1)
+    assert gan.generate(3).shape == (3, *shape)
+    loaded = keras.saving.load_model(io.save_model(gan, tmp_path / "gan.keras"))  # safe mode on
+    assert isinstance(loaded, DCGAN) and loaded.image_shape == shape
+    np.testing.assert_allclose(loaded.generate(2, seed=5), gan.generate(2, seed=5), atol=1e-6)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, *shape)).astype("float32")
+    np.testing.assert_allclose(loaded.discriminator(images), gan.discriminator(images), atol=1e-5)
+
+
+def test_masks_hide_what_their_names_say():
+    for name in MASKS:
+        mask = make_mask(name, 32, 32, seed=3)
+        assert mask.shape == (32, 32) and 0 < mask.mean() < 1, name
+    assert make_mask("center", 32, 32)[8:24, 8:24].sum() == 0 and make_mask("center", 32, 32).sum() == 1024 - 256
+    assert make_mask("left", 32, 32)[:, :16].sum() == 0 and make_mask("left", 32, 32)[:, 16:].all()
+    assert make_mask("random", 32, 32).mean() == pytest.approx(0.2, abs=0.05)
+    with pytest.raises(InputError, match="Unknown mask"):
+        make_mask("star", 32, 32)
+
+
+def test_contextual_weights_count_missing_neighbours_in_a_7x7_window():
+    mask = np.ones((11, 11), np.float32)
+    mask[5, 5] = 0  # one missing pixel
+    weights = contextual_weights(mask, window=7)
+    assert weights[5, 5] == 0  # missing pixels carry no weight
+    assert np.allclose(weights[2:9, 2:9][mask[2:9, 2:9] > 0], 1 / 49)  # within 3 pixels of the hole
+    assert weights[1, 5] == 0 and weights[5, 9] == 0  # 4 pixels away: outside the window
+    mask[5, 6] = 0
+    assert contextual_weights(mask)[5, 4] == pytest.approx(2 / 49)
+
+
+def test_check_mask_refuses_masks_without_a_hole_or_without_context():
+    with pytest.raises(InputError, match="hides nothing"):
+        check_mask(np.ones((8, 8)), (8, 8, 1))
+    with pytest.raises(InputError, match="whole image"):
+        check_mask(np.zeros((8, 8)), (8, 8, 1))
+    with pytest.raises(InputError, match="is \\(4, 4\\)"):
+        check_mask(np.ones((4, 4)), (8, 8, 1))
+
+
+def test_mask_from_drawing_marks_painted_area_missing():
+    canvas = np.zeros((256, 256, 4), np.uint8)
+    canvas[:128, :, 3] = 255  # top half painted
+    mask = mask_from_drawing(canvas, 32, 32)
+    assert mask[:16].sum() == 0 and mask[16:].all()
+
+
+def test_poisson_blending_keeps_known_pixels_and_matches_the_boundary():
+    rng = np.random.default_rng(0)
+    target = rng.random((16, 16, 3)).astype(np.float32) * 0.5
+    mask = make_mask("center", 16, 16)
+    shifted = target + 0.3  # same gradients, other colours: the blend must give back the target exactly
+    blended = poisson_blend(shifted, target, mask)
+    np.testing.assert_array_equal(blended[mask > 0], target[mask > 0])
+    np.testing.assert_allclose(blended, target, atol=1e-5)
+    # a flat source takes the boundary's values: no seam at the hole's edge
+    flat = poisson_blend(np.zeros_like(target), target, make_mask("left", 16, 16))
+    assert np.abs(flat[:, 7] - target[:, 8]).mean() < np.abs(np.zeros_like(target[:, 7]) - target[:, 8]).mean() / 2
+
+
+def test_latent_search_reduces_the_loss_on_a_tiny_generator():
+    gan = tiny_gan()
+    images = gan.generate(2, seed=7)  # reachable targets
+    masks = np.stack([make_mask("center", 32, 32)] * 2)
+    _, start = latent_search(gan, images, masks, SearchSettings(steps=1, starts=2, learning_rate=0.05))
+    _, end = latent_search(gan, images, masks, SearchSettings(steps=40, starts=2, learning_rate=0.05))
+    assert np.all(end < 0.7 * start)
+
+
+def test_inpaint_keeps_the_known_pixels_and_refuses_wrong_sizes():
+    gan = tiny_gan()
+    images = np.random.default_rng(1).random((2, 32, 32, 1)).astype(np.float32)
+    masks = np.stack([make_mask("right", 32, 32)] * 2)
+    result = inpaint(gan, images, masks, SearchSettings(steps=2, starts=1))
+    known = masks[..., None] > 0
+    for filled in (result.blended, result.overlay):
+        assert filled.shape == images.shape
+        np.testing.assert_allclose(np.where(known, filled, 0), np.where(known, images, 0), atol=1e-6)
+    with pytest.raises(InputError, match="Expected images"):
+        inpaint(gan, images[:, :28, :28], masks, SearchSettings(steps=1))
+
+
+def test_train_cli_writes_card_and_sample_grids(shipped_tiny, tmp_path_factory):
+    card = json.loads((shipped_tiny / "inpainting_fashion_mnist.json").read_text())
+    run = shipped_tiny.parent / "run"
+    assert (run / "samples_001.png").exists() and (run / "model.keras").exists()
+    assert card["data"]["train"] == 96 and card["metrics"]["test_images"] == 4
+    assert [row["method"] for row in card["evaluation_table"]][:3] == ["GAN + Poisson (ours)", "GAN overlay", "Telea"]
+
+
+def test_evaluate_cli_on_four_images_writes_table_and_figure(shipped_tiny, tiny_fashion, tmp_path):
+    figure, report = tmp_path / "compare.png", tmp_path / "eval.json"
+    model = shipped_tiny / "inpainting_fashion_mnist.keras"
+    words = ["task=inpainting", f"data_dir={tiny_fashion}", f"model_path={model}"]
+    evaluation = evaluate([*words, *TINY, "mask=left", f"figure={figure}", f"json={report}"])
+    assert len(evaluation.table) == 6 and all(row["images"] == 4 for row in evaluation.table)
+    assert all(np.isfinite(row["PSNR hole"]) and -1 <= row["SSIM hole"] <= 1 for row in evaluation.table)
+    assert figure.exists() and json.loads(report.read_text())["metrics"]["mask"] == "left"
+
+
+def test_loaders_read_the_colour_sets_in_their_official_layouts(tmp_path):
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("airplane", "cat"):
+            (tmp_path / "cifar-10-jpeg" / split / cls).mkdir(parents=True)
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "cifar-10-jpeg" / split / cls / "0001.jpg"
+            )
+    for cls in FLOWER_CLASSES:
+        (tmp_path / "flowers" / cls).mkdir(parents=True)
+        for i in range(3):
+            photo = rng.integers(0, 256, (128, 96, 3), dtype=np.uint8)
+            Image.fromarray(photo).save(tmp_path / "flowers" / cls / f"{i}.jpg")
+    cifar = load_images(OmegaConf.structured(InpaintingConfig(dataset="cifar10", data_dir=str(tmp_path))), "test")
+    flowers = load_images(OmegaConf.structured(InpaintingConfig(dataset="flowers", data_dir=str(tmp_path))), "train")
+    assert cifar.shape == (2, 32, 32, 3) and flowers.shape == (13, 64, 64, 3)  # 15 photos, every tenth held out
+
+
+def test_unknown_dataset_and_missing_data_give_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="Unknown dataset 'svhn'"):
+        load_images(OmegaConf.structured(InpaintingConfig(dataset="svhn")), "train")
+    with pytest.raises(DataNotFoundError, match="fashion-mnist"):
+        load_images(OmegaConf.structured(InpaintingConfig(data_dir=str(tmp_path))), "train")
+
+
+def test_prepare_image_sizes_uploads_like_the_training_images():
+    photo = np.full((100, 60, 3), 255, np.uint8)
+    grey = prepare_image(photo, "fashion_mnist")
+    assert grey.shape == (32, 32, 1) and grey[2:30, 2:30].min() == pytest.approx(1) and grey[0].max() == 0
+    assert prepare_image(photo[..., 0], "flowers").shape == (64, 64, 3)
+    with pytest.raises(InputError, match="at least 8x8"):
+        prepare_image(np.zeros((4, 4), np.uint8), "mnist")
+
+
+def test_training_and_search_run_on_jax():
+    script = (
+        "import numpy as np, keras\n"
+        "from toolkit.inpainting.dcgan import DCGAN\n"
+        "from toolkit.inpainting.masks import make_mask\n"
+        "from toolkit.inpainting.search import SearchSettings, latent_search\n"
+        "gan = DCGAN(latent_dim=8, filters=4, seed=0); gan.compile(optimizer='adam')\n"
+        "logs = gan.train_on_batch(np.zeros((8, 32, 32, 1), 'uint8'), return_dict=True)\n"
+        "images = gan.generate(1, seed=3)\n"
+        "_, a = latent_search(gan, images, make_mask('center', 32, 32)[None], SearchSettings(steps=1, starts=1))\n"
+        "_, b = latent_search(gan, images, make_mask('center', 32, 32)[None], SearchSettings(steps=30, starts=1))\n"
+        "assert np.isfinite(logs['loss']) and b[0] < a[0], (logs, a, b)\n"
+        "print('ok', keras.backend.backend())\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and "ok jax" in done.stdout, done.stderr[-2000:]
+
+
+def test_page_fills_a_test_image(shipped_tiny, tiny_fashion, monkeypatch):
+    monkeypatch.setenv("TOOLKIT_TRAINED", str(shipped_tiny))
+    monkeypatch.setenv("TOOLKIT_DATA", str(tiny_fashion))
+    page = app_page("inpainting").run()
+    assert not page.exception and not page.error
+    page.number_input(key="index").set_value(3).run()
+    page.selectbox(key="mask").set_value("left").run()
+    page.slider(key="steps").set_value(10).run()
+    page.button(key="run").click().run()
+    assert not page.exception and not page.error
+    assert "after 10 steps" in page.caption[-1].value

@@ -1,0 +1,140 @@
+"""Semantic inpainting by latent search (Yeh et al., CVPR 2017): find z so that G(z) fits the known pixels.
+
+For each image y with mask M (1 = known) we minimise over z, with Adam, per sample
+    contextual(z) + lambda * prior(z),  contextual = || W * (G(z) - y) ||_1,  prior = log(1 - D(G(z))),
+where W are the contextual weights (known pixels near the hole weigh most). Many starting z per image
+run as one batch; the lowest loss seen over all steps and starts wins. Then G(z) is Poisson-blended
+into the hole (toolkit.inpainting.blend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import ops
+
+from toolkit.errors import InputError
+from toolkit.inpainting.blend import poisson_blend
+from toolkit.inpainting.dcgan import DCGAN
+from toolkit.inpainting.masks import check_mask, contextual_weights
+
+
+@dataclass
+class SearchSettings:
+    steps: int = 1000  # Adam steps on z
+    starts: int = 4  # starting z per image, searched together
+    learning_rate: float = 0.03
+    prior_weight: float = 0.003  # lambda of the prior (realism) loss
+    seed: int = 0
+
+
+def value_and_grad(loss: Callable) -> Callable:
+    """Compile `z -> (per-sample losses (B,), aux)` into `z -> (losses, aux, d sum(losses) / dz)`.
+
+    The only backend-specific code of the search: Keras 3 has no backend-neutral gradient.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def total(z):
+            losses, aux = loss(z)
+            return ops.sum(losses), (losses, aux)
+
+        step = jax.jit(jax.value_and_grad(total, has_aux=True))
+
+        def run(z):
+            (_, (losses, aux)), grad = step(z)
+            return losses, aux, grad
+
+        return run
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def run(z):
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                losses, aux = loss(z)
+            return losses, aux, tape.gradient(losses, z)
+
+        return run
+    raise InputError(f"Latent search supports the TensorFlow and JAX backends, not '{backend}'.")
+
+
+def latent_search(
+    gan: DCGAN,
+    images: np.ndarray,
+    masks: np.ndarray,
+    settings: SearchSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best generated images (N, H, W, C) in [0, 1] and their losses (N,) for images in [0, 1] and masks (N, H, W).
+
+    `progress(step, steps)` is called every few steps (for a progress bar).
+    """
+    settings = settings or SearchSettings()
+    n, starts = len(images), settings.starts
+    targets = np.repeat(np.asarray(images, np.float32) * 2 - 1, starts, axis=0)
+    weights = np.repeat(contextual_weights(masks)[..., None], starts, axis=0)
+
+    def loss(z):
+        fake = gan.generator(z, training=False)
+        contextual = ops.sum(ops.abs(weights * (fake - targets)), axis=(1, 2, 3))
+        prior = -ops.softplus(gan.discriminator(fake, training=False))[:, 0]  # log(1 - sigmoid(logit))
+        return contextual + settings.prior_weight * prior, fake
+
+    step = value_and_grad(loss)
+    rng = np.random.default_rng(settings.seed)
+    z = rng.standard_normal((n * starts, gan.latent_dim)).astype(np.float32)
+    m, v = np.zeros_like(z), np.zeros_like(z)
+    best_loss = np.full(n * starts, np.inf, np.float32)
+    best_fake = np.zeros_like(targets)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, settings.steps + 1):
+        losses, fake, grad = (ops.convert_to_numpy(a) for a in step(ops.convert_to_tensor(z)))
+        better = losses < best_loss  # the fake belongs to the z before this update
+        best_loss[better], best_fake[better] = losses[better], fake[better]
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad**2
+        z -= settings.learning_rate * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+        if progress and (t % 10 == 0 or t == settings.steps):
+            progress(t, settings.steps)
+    best_loss, best_fake = best_loss.reshape(n, starts), best_fake.reshape(n, starts, *targets.shape[1:])
+    winner = best_loss.argmin(axis=1)
+    chosen = best_fake[np.arange(n), winner]
+    return np.clip(chosen * 0.5 + 0.5, 0, 1), best_loss[np.arange(n), winner]
+
+
+@dataclass
+class Inpainting:
+    """Results for images (N, H, W, C) in [0, 1]."""
+
+    masked: np.ndarray  # the input with the hole greyed out (for display)
+    generated: np.ndarray  # G(z*): the generator's whole image
+    overlay: np.ndarray  # G(z*) pasted into the hole as it is
+    blended: np.ndarray  # G(z*) Poisson-blended into the hole: the method's answer
+    loss: np.ndarray  # (N,) final search loss
+
+
+def inpaint(
+    gan: DCGAN,
+    images: np.ndarray,
+    masks: np.ndarray,
+    settings: SearchSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Inpainting:
+    """Fill the holes (mask 0) of images (N, H, W, C) in [0, 1] shaped like the generator's output."""
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[1:] != gan.image_shape:
+        raise InputError(f"Expected images (N, {', '.join(map(str, gan.image_shape))}), got {images.shape}.")
+    masks = np.stack([check_mask(mask, images.shape[1:]) for mask in masks])
+    generated, loss = latent_search(gan, images, masks, settings, progress)
+    known = masks[..., None]
+    overlay = known * images + (1 - known) * generated
+    blended = np.stack([poisson_blend(g, y, mask) for g, y, mask in zip(generated, images, masks)])
+    masked = known * images + (1 - known) * 0.5
+    return Inpainting(masked, generated, overlay, blended, loss)

@@ -1,0 +1,180 @@
+"""Inpainting: semantic image inpainting with a DCGAN (Yeh et al., CVPR 2017), against classic methods.
+
+1. Train a DCGAN (Radford et al. 2016) on one kind of image: `dataset=fashion_mnist|mnist|cifar10|flowers`
+   (the 28x28 sets are padded to 32x32; flowers are resized to 64x64).
+2. To fill a hole, search the generator's latent space for the z whose G(z) best matches the known
+   pixels (contextual loss) while looking real to the discriminator (prior loss), then Poisson-blend
+   G(z) into the hole (toolkit.inpainting).
+3. Evaluate on fixed held-out test images and masks: PSNR/SSIM of the whole image and of the hole for
+   this method and for OpenCV Telea / Navier-Stokes, scikit-image biharmonic and mean fill.
+
+The shipped model (one file per dataset) holds both networks; see DCGAN for its contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+
+from toolkit.config import RunConfig
+from toolkit.data.idx import load_idx_split
+from toolkit.data.image_folder import load_image_folder
+from toolkit.data.paths import require_files
+from toolkit.errors import ConfigError, InputError
+from toolkit.inpainting.classic import CLASSIC_METHODS, psnr, ssim
+from toolkit.inpainting.dcgan import DCGAN
+from toolkit.inpainting.figures import SampleGrid, comparison_figure
+from toolkit.inpainting.masks import make_mask
+from toolkit.inpainting.search import SearchSettings, inpaint
+from toolkit.task import Data, Evaluation, Task
+
+IMAGE_SHAPES = {"fashion_mnist": (32, 32, 1), "mnist": (32, 32, 1), "cifar10": (32, 32, 3), "flowers": (64, 64, 3)}
+FLOWER_CLASSES = ["daisy", "dandelion", "rose", "sunflower", "tulip"]
+OURS = "GAN + Poisson (ours)"
+
+
+@dataclass
+class InpaintingConfig(RunConfig):
+    model: str = "dcgan"
+    dataset: str = "fashion_mnist"
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 2e-4  # Adam with beta1 0.5, as in the DCGAN paper
+    latent_dim: int = 100
+    filters: int = 32  # discriminator's first layer; the generator mirrors it
+    mask: str = "center"  # evaluation mask: center, random, left, right, blocks
+    images: int = 64  # held-out test images in the evaluation
+    steps: int = 1000  # Adam steps of the latent search
+    starts: int = 4  # starting z per image
+    search_learning_rate: float = 0.03
+    prior_weight: float = 0.003
+    figure: str | None = None  # evaluation figure; default runs/inpainting/<artifact>_<mask>.png
+
+
+def load_images(config: DictConfig, split: str) -> np.ndarray:
+    """uint8 images (N, H, W, C) of `split` ("train" or "test") in the model's size, at most `limit`."""
+    name, root = config.dataset, config.data_dir
+    if name in ("fashion_mnist", "mnist"):
+        images, _ = load_idx_split("inpainting", name.replace("_", "-"), split, root)
+        images = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    elif name == "cifar10":
+        base = require_files("inpainting", "cifar-10-jpeg", ["train", "test"], root)
+        images, _, _ = load_image_folder(base / split)
+    elif name == "flowers":
+        base = require_files("inpainting", "flowers", FLOWER_CLASSES, root)
+        images, _, _ = load_image_folder(base, image_size=(64, 64), classes=FLOWER_CLASSES)
+        held_out = np.arange(len(images)) % 10 == 0  # every tenth photo is a test image
+        images = images[held_out] if split == "test" else images[~held_out]
+    else:
+        raise ConfigError(f"Unknown dataset '{name}'; choose one of {', '.join(IMAGE_SHAPES)}.")
+    return images[: config.limit]
+
+
+def test_images(dataset: str, count: int, data_dir: str | None = None) -> np.ndarray:
+    """The first `count` held-out test images of `dataset`, float (N, H, W, C) in [0, 1]: the evaluation's images."""
+    config = OmegaConf.structured(InpaintingConfig(dataset=dataset, data_dir=data_dir, limit=count))
+    return load_images(config, "test").astype(np.float32) / 255
+
+
+def prepare_image(pixels: np.ndarray, dataset: str) -> np.ndarray:
+    """A user's uint8 image (H, W) or (H, W, 3) -> float (h, w, c) in [0, 1], sized and coloured like `dataset`.
+
+    The 28x28 sets are resized to 28x28 and padded to 32x32, as in training.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) < 8:
+        raise InputError(f"Expected an image of at least 8x8 pixels, got shape {pixels.shape}.")
+    height, width, channels = IMAGE_SHAPES[dataset]
+    padding = 2 if dataset in ("fashion_mnist", "mnist") else 0
+    image = Image.fromarray(pixels.astype(np.uint8)).convert("L" if channels == 1 else "RGB")
+    image = image.resize((width - 2 * padding, height - 2 * padding), Image.BILINEAR)
+    array = np.asarray(image, np.float32).reshape(height - 2 * padding, width - 2 * padding, channels) / 255
+    return np.pad(array, ((padding, padding), (padding, padding), (0, 0)))
+
+
+def build_dcgan(config: DictConfig) -> keras.Model:
+    return DCGAN(config.latent_dim, IMAGE_SHAPES[config.dataset], config.filters, seed=config.seed, name="dcgan")
+
+
+def compare_methods(gan: DCGAN, images: np.ndarray, masks: np.ndarray, settings: SearchSettings):
+    """Fill every image with every method; rows of PSNR/SSIM (whole image and hole) and the filled images."""
+    ours = inpaint(gan, images, masks, settings)
+    filled = {OURS: ours.blended, "GAN overlay": ours.overlay}
+    for title, method in CLASSIC_METHODS.items():
+        filled[title] = np.stack([method(image, mask) for image, mask in zip(images, masks)])
+    rows = []
+    for title, results in filled.items():
+        holes = [mask < 0.5 for mask in masks]
+        realism = keras.ops.sigmoid(gan.discriminator.predict(results * 2 - 1, verbose=0))
+        rows.append(
+            {
+                "method": title,
+                "images": len(images),
+                "PSNR": np.mean([psnr(r, x) for r, x in zip(results, images)]),
+                "PSNR hole": np.mean([psnr(r, x, h) for r, x, h in zip(results, images, holes)]),
+                "SSIM": np.mean([ssim(r, x) for r, x in zip(results, images)]),
+                "SSIM hole": np.mean([ssim(r, x, h) for r, x, h in zip(results, images, holes)]),
+                "D(x)": float(keras.ops.mean(realism)),  # the discriminator's realism score, 1 = real
+            }
+        )
+    return rows, {"masked": ours.masked, "GAN fill": ours.generated, **filled}
+
+
+class Inpainting(Task):
+    name = "inpainting"
+    summary = "Semantic inpainting with a DCGAN, latent search and Poisson blending (Yeh et al. 2017)"
+    Config = InpaintingConfig
+    models = {"dcgan": build_dcgan}
+    metric = "hole_psnr"
+    metric_label = "PSNR in the hole (dB)"
+    contract = (
+        "DCGAN: generator z (N, 100) ~ N(0, I) -> images (N, H, W, C) in [-1, 1]; discriminator: such images -> "
+        "logits (N, 1). toolkit.inpainting.search.inpaint(gan, images in [0, 1], masks 1=known) fills holes."
+    )
+    monitor = ""  # GAN losses do not rank models: keep the last epoch
+
+    def artifact(self, config: DictConfig) -> str:
+        return f"{self.name}_{config.dataset}"
+
+    def data(self, config: DictConfig) -> Data:
+        images = load_images(config, "train")
+        info = {"name": config.dataset, "train": len(images), "image_shape": list(images.shape[1:])}
+        return Data((images, None), None, info)
+
+    def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=0.5))
+
+    def fit(self, model, data, config, callbacks):
+        # The run folder is where the CSV log goes; the per-epoch sample grids go beside it.
+        run_dir = next(Path(c.filename).parent for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
+        return super().fit(model, data, config, [*callbacks, SampleGrid(run_dir)])
+
+    def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
+        images = test_images(config.dataset, min(config.images, config.limit or config.images), config.data_dir)
+        masks = np.stack([make_mask(config.mask, *images.shape[1:3], seed=i) for i in range(len(images))])
+        settings = SearchSettings(
+            config.steps, config.starts, config.search_learning_rate, config.prior_weight, config.seed
+        )
+        rows, pictures = compare_methods(model, images, masks, settings)
+        figure = Path(config.figure or f"runs/inpainting/{self.artifact(config)}_{config.mask}.png")
+        columns = ["masked", "GAN fill", OURS, "Telea", "biharmonic"]
+        comparison_figure({**{c: pictures[c] for c in columns}, "original": images}, figure)
+        ours, telea = rows[0], next(r for r in rows if r["method"] == "Telea")
+        metrics = {
+            "hole_psnr": ours["PSNR hole"],
+            "hole_ssim": ours["SSIM hole"],
+            "psnr": ours["PSNR"],
+            "ssim": ours["SSIM"],
+            "telea_hole_psnr": telea["PSNR hole"],
+            "mask": config.mask,
+            "test_images": len(images),
+        }
+        return Evaluation(metrics, rows, {"figure": str(figure), "search": vars(settings)})
+
+
+TASK = Inpainting()
