@@ -1,0 +1,79 @@
+"""What image classifiers share: compiling, the test report (accuracy, per-class accuracy, confusion
+matrix) and a picture of the confusion matrix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from toolkit.task import Evaluation
+
+
+def compile_classifier(
+    model: keras.Model, config: DictConfig, steps_per_epoch: int, optimizer: str = "adam", weight_decay: float = 0.0
+) -> None:
+    """Cross-entropy on integer labels; learning rate cosine-decayed to 0 over the whole run.
+
+    `optimizer="sgd"` is SGD with momentum 0.9 (the CIFAR ResNet recipe); `weight_decay` is decoupled
+    (AdamW-style) and spares BatchNorm parameters and biases.
+    """
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+    if optimizer == "sgd":
+        opt = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay or None)
+    else:
+        opt = keras.optimizers.Adam(schedule, weight_decay=weight_decay or None)
+    if weight_decay:
+        opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def classification_report(model: keras.Model, images: np.ndarray, labels: np.ndarray, classes: list[str]) -> Evaluation:
+    """Accuracy, error %, per-class accuracy and the confusion matrix (rows: true class)."""
+    predicted = model.predict(images, batch_size=256, verbose=0).argmax(-1)
+    confusion = np.zeros((len(classes), len(classes)), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    accuracy = float(np.mean(predicted == labels))
+    per_class = {c: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, c in enumerate(classes)}
+    metrics = {"test_accuracy": accuracy, "test_error_pct": 100 * (1 - accuracy), "test_examples": len(labels)}
+    row = {"model": model.name, "test examples": len(labels), "accuracy": accuracy, "error (%)": 100 * (1 - accuracy)}
+    details = {"per_class_accuracy": per_class, "confusion_matrix": confusion.tolist(), "classes": classes}
+    return Evaluation(metrics, [row], details)
+
+
+def confusion_matrix_figure(confusion: np.ndarray | list, classes: list[str], title: str = ""):
+    """A matplotlib figure of the confusion matrix: counts, rows true class, columns predicted."""
+    from matplotlib.figure import Figure  # no pyplot: safe in threads (Streamlit) and without a display
+
+    confusion = np.asarray(confusion)
+    size = 2.5 + 0.45 * len(classes)
+    figure = Figure(figsize=(size, size * 0.9), layout="constrained")
+    ax = figure.subplots()
+    ax.imshow(confusion / np.maximum(confusion.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(classes))
+    ax.set_xticks(ticks, classes, rotation=45, ha="right")
+    ax.set_yticks(ticks, classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if title:
+        ax.set_title(title)
+    rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    for (i, j), count in np.ndenumerate(confusion):
+        if count:
+            ax.text(
+                j, i, str(count), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black"
+            )
+    return figure
+
+
+def save_confusion_matrix(
+    confusion: np.ndarray | list, classes: list[str], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """Write the confusion matrix picture (PNG) to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    confusion_matrix_figure(confusion, classes, title).savefig(path, dpi=120)
+    return path

@@ -1,0 +1,246 @@
+"""Objects: Fashion-MNIST and CIFAR-10 classification with a VGG-style network and CIFAR ResNets.
+
+- `vgg_small`: VGG blocks (two 3x3 convolutions with BatchNorm, then max-pooling and dropout),
+  global average pooling and one dense layer.
+- `resnet`: He et al. 2016, section 4.2: a 3x3 stem, three stages of basic blocks (16, 32, 64 filters),
+  identity shortcuts with zero-padded channels ("option A"), global average pooling; `depth` = 6n + 2
+  (20, 32, 56: 0.27M, 0.46M, 0.85M parameters).
+
+`dataset=fashion_mnist|cifar10`. Every model takes raw pixels 0-255, (N, 28, 28, 1) for Fashion-MNIST or
+(N, 32, 32, 3) for CIFAR-10, and returns probabilities (N, 10) in the data set's official class order:
+scaling, per-channel normalisation and augmentation (shifts by up to 4 pixels, i.e. pad-and-crop, and
+horizontal flips) are layers of the model, so callers never preprocess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers
+from omegaconf import DictConfig
+
+from toolkit.classification import classification_report, compile_classifier, save_confusion_matrix
+from toolkit.config import RunConfig
+from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10
+from toolkit.data.idx import load_idx_split
+from toolkit.errors import ConfigError, InputError
+from toolkit.task import Data, Evaluation, Task
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    shape: tuple[int, int, int]  # (H, W, C) of one raw image
+    classes: list[str]
+    mean: list[float]  # per-channel statistics of the training images, 0-255
+    std: list[float]
+    flip: bool  # horizontal flips keep the class
+
+
+DATASETS = {
+    "fashion_mnist": DataSet(
+        "Fashion-MNIST",
+        (28, 28, 1),
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+        [72.94],
+        [90.02],
+        flip=True,
+    ),
+    "cifar10": DataSet(
+        "CIFAR-10", (32, 32, 3), CIFAR10_CLASSES, [125.31, 122.95, 113.87], [62.99, 62.09, 66.70], flip=True
+    ),
+}
+
+
+@dataclass
+class ObjectsConfig(RunConfig):
+    dataset: str = "fashion_mnist"  # fashion_mnist | cifar10
+    model: str = "resnet"
+    depth: int = 20  # resnet: 6n + 2 layers (20, 32, 56, ...)
+    width: int = 32  # vgg_small: filters of the first block, doubled per block
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 0.1  # SGD with momentum 0.9, cosine-decayed to 0 over the run
+    weight_decay: float = 5e-4
+    dropout: float = 0.2
+    shift: int = 4  # augmentation: random shifts of up to this many pixels (pad-and-crop); 0 = off
+    validation_size: int = 5000  # held out from the end of the training split, picks the best epoch
+
+
+def dataset_of(config: DictConfig) -> DataSet:
+    if config.dataset not in DATASETS:
+        raise ConfigError(f"Unknown dataset '{config.dataset}'. Data sets: {', '.join(DATASETS)}.")
+    return DATASETS[config.dataset]
+
+
+def load_split(
+    dataset: str, split: str, data_dir: str | None = None, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 (N, H, W, C) and labels int32 (N,) of the train or test split of `dataset`."""
+    if dataset == "cifar10":
+        images, labels = load_cifar10("objects", split, data_dir)
+    else:
+        images, labels = load_idx_split("objects", "fashion-mnist", split, data_dir)
+    if limit:  # a random subset: the JPEG copy of CIFAR-10 is sorted by class
+        order = np.random.default_rng(0).permutation(len(labels))[:limit]
+        images, labels = images[order], labels[order]
+    return images, labels
+
+
+def artifact_name(dataset: str) -> str:
+    """File stem of the shipped model for `dataset` in trained/: one per data set, whatever the network."""
+    return f"objects_{dataset}"
+
+
+def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """Raw pixels in; normalised, augmented (training only) images out."""
+    data = dataset_of(config)
+    inputs = keras.Input(data.shape, name="pixels")
+    x = layers.Normalization(mean=data.mean, variance=np.square(data.std).tolist(), name="normalise")(inputs)
+    if config.shift:
+        factor = config.shift / data.shape[0]
+        x = layers.RandomTranslation(factor, factor, fill_mode="constant", interpolation="nearest")(x)
+    if data.flip:
+        x = layers.RandomFlip("horizontal")(x)
+    return inputs, x
+
+
+def _classifier_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
+    """Global average pooling, dropout and a softmax layer (what `toolkit.grad_cam` explains)."""
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout)(x)
+    return layers.Dense(10, activation="softmax", name="probabilities")(x)
+
+
+def _conv_bn_relu(x: keras.KerasTensor, filters: int, strides: int = 1, relu: bool = True) -> keras.KerasTensor:
+    x = layers.Conv2D(filters, 3, strides, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x) if relu else x
+
+
+def build_vgg_small(config: DictConfig) -> keras.Model:
+    """Three VGG blocks of `width`, 2x, 4x filters (conv-BN-ReLU twice, max-pool, dropout)."""
+    inputs, x = _inputs(config)
+    for block in range(3):
+        for _ in range(2):
+            x = _conv_bn_relu(x, config.width * 2**block)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(config.dropout)(x)
+    return keras.Model(inputs, _classifier_head(x, config.dropout), name="vgg_small")
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class ZeroPadShortcut(layers.Layer):
+    """He et al.'s shortcut "option A": subsample by `strides` and zero-pad the channels; no parameters."""
+
+    def __init__(self, filters: int, strides: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.strides = filters, strides
+
+    def call(self, x):
+        x = x[:, :: self.strides, :: self.strides, :]
+        extra = self.filters - x.shape[-1]
+        return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        down = lambda size: None if size is None else -(-size // self.strides)  # noqa: E731
+        return (n, down(h), down(w), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
+
+
+def build_resnet(config: DictConfig) -> keras.Model:
+    """CIFAR ResNet of `depth` = 6n + 2 layers: stem, 3 stages of n basic blocks, pooling, softmax."""
+    if config.depth < 8 or (config.depth - 2) % 6:
+        raise ConfigError(f"resnet depth must be 6n + 2 (20, 32, 44, 56, 110), got depth={config.depth}.")
+    blocks = (config.depth - 2) // 6
+    inputs, x = _inputs(config)
+    x = _conv_bn_relu(x, 16)
+    for stage, filters in enumerate((16, 32, 64)):
+        for block in range(blocks):
+            strides = 2 if stage > 0 and block == 0 else 1
+            shortcut = x if strides == 1 else ZeroPadShortcut(filters, strides)(x)
+            y = _conv_bn_relu(x, filters, strides)
+            y = _conv_bn_relu(y, filters, relu=False)
+            x = layers.ReLU()(layers.Add()([shortcut, y]))
+    return keras.Model(inputs, _classifier_head(x, 0.0), name=f"resnet{config.depth}")
+
+
+def prepare_photo(image: np.ndarray, dataset: str) -> np.ndarray:
+    """Turn a user's photo (H, W), (H, W, 3) or (H, W, 4) uint8 into one input image of `dataset`.
+
+    The centre square is resized to the data set's size. Fashion-MNIST shows light garments on black,
+    so a grey photo with a light background (judged on its border) is inverted.
+    """
+    data = DATASETS[dataset]
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 4:
+        image = image[..., :3]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (1, 3)) or min(image.shape[:2]) < 8:
+        raise InputError(f"Expected an RGB or grey image of at least 8x8 pixels, got shape {image.shape}.")
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.broadcast_to(image.reshape(height, width, -1), (height, width, 3))[top : top + side, left : left + side]
+    mode = "L" if data.shape[-1] == 1 else "RGB"
+    resized = keras.utils.array_to_img(square, scale=False).convert(mode).resize(data.shape[1::-1], resample=2)
+    pixels = np.asarray(resized, np.uint8).reshape(data.shape)
+    if mode == "L":
+        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        if np.median(border) > 127:
+            pixels = 255 - pixels
+    return pixels
+
+
+class Objects(Task):
+    name = "objects"
+    summary = "Object classification on Fashion-MNIST and CIFAR-10: VGG-style network and CIFAR ResNets"
+    Config = ObjectsConfig
+    models = {"vgg_small": build_vgg_small, "resnet": build_resnet}
+    metric = "test_accuracy"
+    metric_label = "test accuracy"
+    monitor = "val_accuracy"
+    contract = (
+        "input: raw pixels 0-255, uint8 or float, (N, 28, 28, 1) for Fashion-MNIST or (N, 32, 32, 3) RGB for "
+        "CIFAR-10; output: class probabilities (N, 10) in the data set's official class order"
+    )
+
+    def artifact(self, config: DictConfig) -> str:
+        dataset_of(config)
+        return artifact_name(config.dataset)
+
+    def data(self, config: DictConfig) -> Data:
+        dataset_of(config)
+        images, labels = load_split(config.dataset, "train", config.data_dir, config.limit)
+        val = min(config.validation_size, len(images) // 5)
+        train, held_out = (images[:-val], labels[:-val]), (images[-val:], labels[-val:])
+        info = {"name": dataset_of(config).name, "train": len(train[0]), "validation": val}
+        if config.dataset == "cifar10":
+            info["version"] = "CIFAR-10 as found in the data directory: official pickles, else the JPEG (q75) copy"
+        return Data(train, held_out, info)
+
+    def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
+        compile_classifier(model, config, steps_per_epoch, optimizer="sgd", weight_decay=config.weight_decay)
+
+    def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
+        data = dataset_of(config)
+        images, labels = load_split(config.dataset, "test", config.data_dir, config.limit)
+        if model.input_shape[1:] != data.shape:
+            raise InputError(f"The model takes {model.input_shape[1:]} images, {data.name} has {data.shape}.")
+        evaluation = classification_report(model, images, labels, data.classes)
+        if config.run_dir:
+            picture = save_confusion_matrix(
+                evaluation.details["confusion_matrix"],
+                data.classes,
+                f"{config.run_dir}/confusion_matrix.png",
+                title=f"{model.name} on the {data.name} test split",
+            )
+            evaluation.details["confusion_matrix_image"] = str(picture)
+        return evaluation
+
+
+TASK = Objects()
