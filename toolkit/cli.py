@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ def main_wrapper(main: Callable[[Sequence[str]], Any], usage: str) -> None:
         print(usage)
         print("Tasks:", ", ".join(tasks.names()))
         sys.exit(0)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:
         main(words)
     except ToolkitError as err:
@@ -40,6 +42,10 @@ def main_wrapper(main: Callable[[Sequence[str]], Any], usage: str) -> None:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         sys.exit(130)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -35,6 +35,7 @@ class RunConfig:
     model_path: str | None = None  # evaluate: the model to measure (default: the shipped one)
     json: str | None = None  # evaluate: also write the results to this JSON file
     verbose: int = 1  # 1 = progress bar, 2 = one line per epoch, 0 = silent
+    distribute: str = "none"  # "data_parallel": split each batch over all local devices (toolkit.distribute)
 
 
 def parse_overrides(words: Sequence[str], schema: type[RunConfig]) -> DictConfig:

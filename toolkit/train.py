@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from toolkit import io
 from toolkit.card import make_card
 from toolkit.cli import dump_config, format_table, main_wrapper, task_and_config
+from toolkit.distribute import distribution_scope, even_batches
 from toolkit.errors import ToolkitError
 from toolkit.task import Evaluation, Task
 
@@ -88,9 +89,7 @@ def train(words: Sequence[str]) -> TrainResult:
         print(f"Run directory: {run_dir}")
 
     data = task.data(config)
-    model = task.build(config)
     steps = data.steps_per_epoch or math.ceil(len(data.train[0]) / config.batch_size)
-    task.compile(model, config, steps)
     callbacks = [
         keras.callbacks.BackupAndRestore(run_dir / "backup", save_freq=config.backup_every or "epoch"),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
@@ -101,7 +100,15 @@ def train(words: Sequence[str]) -> TrainResult:
         callbacks.append(BestCheckpoint(best, task.monitor))
 
     start = time.perf_counter()
-    history = task.fit(model, data, config, callbacks)
+    with distribution_scope(config.distribute) as replicas:
+        data.train, data.val = (even_batches(d, config.batch_size, replicas) for d in (data.train, data.val))
+        model = task.build(config)
+        task.compile(model, config, steps)
+        try:
+            history = task.fit(model, data, config, callbacks)
+        except KeyboardInterrupt:
+            print(f"\nStopped. Continue with: python -m toolkit.train task={task.name} resume=true run_dir={run_dir}")
+            raise
     seconds = time.perf_counter() - start
     losses = history.history.get("loss", [])
     if losses and not np.isfinite(losses[-1]):
