@@ -17,6 +17,7 @@ import numpy as np
 from keras import layers
 from omegaconf import DictConfig
 
+from toolkit.classification import classification_report, compile_classifier
 from toolkit.config import RunConfig
 from toolkit.data.idx import load_idx_split
 from toolkit.errors import InputError
@@ -90,30 +91,6 @@ def build_cnn(config: DictConfig) -> keras.Model:
     x = layers.Dropout(2 * config.dropout)(x)
     outputs = layers.Dense(10, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="cnn")
-
-
-def compile_classifier(model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
-    """Adam with a cosine-decayed learning rate over the whole run; cross-entropy on integer labels."""
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-
-
-def classification_report(model: keras.Model, images: np.ndarray, labels: np.ndarray, classes: list[str]) -> Evaluation:
-    """Accuracy, error %, per-class accuracy and the confusion matrix (rows: true class)."""
-    predicted = model.predict(images, batch_size=256, verbose=0).argmax(-1)
-    confusion = np.zeros((len(classes), len(classes)), dtype=int)
-    np.add.at(confusion, (labels, predicted), 1)
-    accuracy = float(np.mean(predicted == labels))
-    per_class = {c: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, c in enumerate(classes)}
-    metrics = {"test_accuracy": accuracy, "test_error_pct": 100 * (1 - accuracy), "test_examples": len(labels)}
-    row = {"model": model.name, "test examples": len(labels), "accuracy": accuracy, "error (%)": 100 * (1 - accuracy)}
-    return Evaluation(
-        metrics, [row], {"per_class_accuracy": per_class, "confusion_matrix": confusion.tolist(), "classes": classes}
-    )
 
 
 def prepare_drawing(image: np.ndarray) -> np.ndarray:
