@@ -8,8 +8,8 @@
 
 `dataset=fashion_mnist|cifar10`. Every model takes raw pixels 0-255, (N, 28, 28, 1) for Fashion-MNIST or
 (N, 32, 32, 3) for CIFAR-10, and returns probabilities (N, 10) in the data set's official class order:
-scaling, per-channel normalisation and augmentation (shifts by up to 4 pixels, i.e. pad-and-crop, and
-horizontal flips) are layers of the model, so callers never preprocess.
+per-channel standardisation and augmentation (random shifts of up to `shift` pixels, i.e. pad-and-crop, and
+horizontal flips; both off at inference) are layers of the model, so callers never preprocess.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ class DataSet:
     classes: list[str]
     mean: list[float]  # per-channel statistics of the training images, 0-255
     std: list[float]
-    flip: bool  # horizontal flips keep the class
 
 
 DATASETS = {
@@ -46,11 +45,8 @@ DATASETS = {
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
         [72.94],
         [90.02],
-        flip=True,
     ),
-    "cifar10": DataSet(
-        "CIFAR-10", (32, 32, 3), CIFAR10_CLASSES, [125.31, 122.95, 113.87], [62.99, 62.09, 66.70], flip=True
-    ),
+    "cifar10": DataSet("CIFAR-10", (32, 32, 3), CIFAR10_CLASSES, [125.31, 122.95, 113.87], [62.99, 62.09, 66.70]),
 }
 
 
@@ -102,9 +98,7 @@ def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     if config.shift:
         factor = config.shift / data.shape[0]
         x = layers.RandomTranslation(factor, factor, fill_mode="constant", interpolation="nearest")(x)
-    if data.flip:
-        x = layers.RandomFlip("horizontal")(x)
-    return inputs, x
+    return inputs, layers.RandomFlip("horizontal")(x)  # garments and CIFAR-10 objects keep their class
 
 
 def _classifier_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
