@@ -1,0 +1,150 @@
+"""Separation: singing voice vs accompaniment with a deep recurrent soft-mask network (Huang et al. 2014).
+
+Data: a corpus rendered from Bach chorales with FluidSynth (`python -m toolkit.separation.render`), or
+MIR-1K / MUSDB18-HQ in their official layouts (`data=mir1k`, `data=musdb`). Training reads random
+2-second windows of mixture magnitudes (16 kHz, 1024-point STFT, hop 512) and the two source magnitudes.
+Models (toolkit/separation/model.py): `drnn` (the paper's DRNN-2), `srnn` (all layers recurrent), `bigru`.
+Evaluation: BSS-eval GNSDR/GSIR/GSAR of the voice on test clips, beside the mixture, REPET-SIM and the
+ideal ratio mask measured on the same clips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from toolkit.config import RunConfig
+from toolkit.separation import data as sep_data
+from toolkit.separation.evaluation import ideal_ratio_mask, mixture_baseline, repet_sim, score_clips
+from toolkit.separation.model import DiscriminativeLoss, build_bigru, build_drnn
+from toolkit.separation.predict import separate
+from toolkit.separation.stft import HOP, N_FFT, SAMPLE_RATE
+from toolkit.task import Data, Evaluation, Task
+
+
+@dataclass
+class SeparationConfig(RunConfig):
+    model: str = "drnn"
+    data: str = "rendered"  # rendered | mir1k | musdb
+    corpus_dir: str | None = None  # the rendered corpus (default .cache/separation/rendered)
+    epochs: int = 15
+    steps_per_epoch: int = 50
+    batch_size: int = 64  # windows per step
+    window_frames: int = 64  # frames per training window (2 s)
+    learning_rate: float = 1e-3
+    hidden: int = 512  # units per hidden layer (the paper: 1000; smaller for CPU training)
+    recurrent_layer: int = 2  # drnn: the recurrent layer (1-3), the paper's best is 2
+    context: int = 1  # frames of context on each side of the input frame
+    gamma: float = 0.05  # weight of the discriminative term (0: joint MSE)
+    shifts: int = 0  # circular-shift remixes per training clip (the paper's MIR-1K augmentation)
+    eval_clips: int = 16  # test clips scored by BSS-eval (slow: about 2 s of CPU per clip and method)
+    eval_seconds: float = 15.0  # the first seconds of each scored clip
+
+
+def build_drnn_model(config: DictConfig) -> keras.Model:
+    return build_drnn(config.hidden, (config.recurrent_layer,), context=config.context)
+
+
+def build_srnn_model(config: DictConfig) -> keras.Model:
+    return build_drnn(config.hidden, (1, 2, 3), context=config.context, name="srnn")
+
+
+def build_bigru_model(config: DictConfig) -> keras.Model:
+    return build_bigru(config.hidden)
+
+
+def load_split(config: DictConfig, split: str, limit: int | None = None) -> list[sep_data.Clip]:
+    return sep_data.load_clips(config.data, split, config.data_dir, config.corpus_dir, limit)
+
+
+def test_excerpts(config: DictConfig) -> list[sep_data.Clip]:
+    """The fixed clips BSS-eval scores: the first `eval_seconds` of the first `eval_clips` test clips."""
+    clips = load_split(config, "test", min(config.limit or config.eval_clips, config.eval_clips))
+    n = int(config.eval_seconds * SAMPLE_RATE)
+    return [sep_data.Clip(c.name, c.vocals[:n], c.accompaniment[:n]) for c in clips]
+
+
+class Separation(Task):
+    name = "separation"
+    summary = "Singing-voice separation: deep recurrent soft-mask network with a discriminative loss (Huang 2014)"
+    Config = SeparationConfig
+    models = {"drnn": build_drnn_model, "srnn": build_srnn_model, "bigru": build_bigru_model}
+    metric = "gnsdr"
+    metric_label = "GNSDR (dB)"
+    contract = (
+        f"input: mixture STFT magnitudes (batch, frames, {N_FFT // 2 + 1}) float32 (16 kHz mono, {N_FFT}-point "
+        f"Hann window, hop {HOP}); output: (batch, frames, {N_FFT // 2 + 1}, 2) vocals and accompaniment "
+        "magnitudes that sum to the input. Use toolkit.separation.separate(path_or_array, sr) for audio."
+    )
+
+    def data(self, config: DictConfig) -> Data:
+        train = load_split(config, "train", config.limit)
+        valid = load_split(config, "valid", config.limit)
+        if config.shifts:
+            train = sep_data.circular_shift_mixes(train, config.shifts)
+        windows = dict(batch_size=config.batch_size, frames=config.window_frames, seed=config.seed)
+        train_set = sep_data.SpectrogramWindows(train, steps=config.steps_per_epoch, shuffle=True, **windows)
+        val_set = sep_data.SpectrogramWindows(
+            valid, steps=max(1, config.steps_per_epoch // 10), shuffle=False, **windows
+        )
+        info = {
+            "name": config.data,
+            "train_clips": len(train),
+            "valid_clips": len(valid),
+            "train_hours": round(train_set.hours, 3),
+            "valid_hours": round(val_set.hours, 3),
+            "sample_rate": SAMPLE_RATE,
+            "n_fft": N_FFT,
+            "hop": HOP,
+        }
+        return Data(train_set, val_set, info)
+
+    def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
+        """Adam with cosine decay and gradient clipping: ReLU recurrences can blow up early in training."""
+        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+        model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=DiscriminativeLoss(config.gamma))
+
+    def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
+        clips = test_excerpts(config)
+
+        def network(clip: sep_data.Clip) -> tuple[np.ndarray, np.ndarray]:
+            stems = separate(clip.mixture, SAMPLE_RATE, model=model)
+            return stems["vocals"], stems["accompaniment"]
+
+        methods = {
+            model.name: network,
+            "REPET-SIM": lambda c: repet_sim(c.mixture),
+            "ideal ratio mask (oracle)": ideal_ratio_mask,
+            "mixture": lambda c: mixture_baseline(c.mixture),
+        }
+        results = score_clips(clips, methods, progress=bool(config.verbose))
+        ours = results[model.name]
+        seconds = sum(c.seconds for c in clips)
+        metrics = {
+            "gnsdr": ours["gnsdr"],
+            "gsir": ours["gsir"],
+            "gsar": ours["gsar"],
+            "test_clips": len(clips),
+            "test_seconds": round(seconds, 1),
+        }
+        table = [
+            {
+                "method": name,
+                "clips": len(clips),
+                "GNSDR (dB)": r["gnsdr"],
+                "GSIR (dB)": r["gsir"],
+                "GSAR (dB)": r["gsar"],
+            }
+            for name, r in results.items()
+        ]
+        details = {
+            "per_clip": {name: r["clips"] for name, r in results.items()},
+            "paper_mir1k": {"gnsdr": 7.45, "gsir": 13.08, "gsar": 9.68},
+        }
+        return Evaluation(metrics, table, details)
+
+
+TASK = Separation()
