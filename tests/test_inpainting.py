@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.harness import app_page, train_once, write_idx_dataset
 from toolkit import io
+from toolkit.data.cifar import CIFAR10_CLASSES
 from toolkit.data.paths import REPO_ROOT
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
@@ -160,7 +161,7 @@ def test_evaluate_cli_on_four_images_writes_table_and_figure(shipped_tiny, tiny_
 def test_loaders_read_the_colour_sets_in_their_official_layouts(tmp_path):
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
-        for cls in ("airplane", "cat"):
+        for cls in CIFAR10_CLASSES:
             (tmp_path / "cifar-10-jpeg" / split / cls).mkdir(parents=True)
             Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
                 tmp_path / "cifar-10-jpeg" / split / cls / "0001.jpg"
@@ -172,7 +173,7 @@ def test_loaders_read_the_colour_sets_in_their_official_layouts(tmp_path):
             Image.fromarray(photo).save(tmp_path / "flowers" / cls / f"{i}.jpg")
     cifar = load_images(OmegaConf.structured(InpaintingConfig(dataset="cifar10", data_dir=str(tmp_path))), "test")
     flowers = load_images(OmegaConf.structured(InpaintingConfig(dataset="flowers", data_dir=str(tmp_path))), "train")
-    assert cifar.shape == (2, 32, 32, 3) and flowers.shape == (13, 64, 64, 3)  # 15 photos, every tenth held out
+    assert cifar.shape == (10, 32, 32, 3) and flowers.shape == (13, 64, 64, 3)  # 15 photos, every tenth held out
 
 
 def test_unknown_dataset_and_missing_data_give_clear_errors(tmp_path):

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from toolkit.config import RunConfig
+from toolkit.data.cifar import load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.image_folder import load_image_folder
 from toolkit.data.paths import require_files
@@ -63,8 +64,7 @@ def load_images(config: DictConfig, split: str) -> np.ndarray:
         images, _ = load_idx_split("inpainting", name.replace("_", "-"), split, root)
         images = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
     elif name == "cifar10":
-        base = require_files("inpainting", "cifar-10-jpeg", ["train", "test"], root)
-        images, _, _ = load_image_folder(base / split)
+        images, _ = load_cifar10("inpainting", split, root)
     elif name == "flowers":
         base = require_files("inpainting", "flowers", FLOWER_CLASSES, root)
         images, _, _ = load_image_folder(base, image_size=(64, 64), classes=FLOWER_CLASSES)
@@ -107,9 +107,8 @@ def compare_methods(gan: DCGAN, images: np.ndarray, masks: np.ndarray, settings:
     filled = {OURS: ours.blended, "GAN overlay": ours.overlay}
     for title, method in CLASSIC_METHODS.items():
         filled[title] = np.stack([method(image, mask) for image, mask in zip(images, masks)])
-    rows = []
+    rows, holes = [], masks < 0.5
     for title, results in filled.items():
-        holes = [mask < 0.5 for mask in masks]
         realism = keras.ops.sigmoid(gan.discriminator.predict(results * 2 - 1, verbose=0))
         rows.append(
             {
