@@ -1,0 +1,85 @@
+"""Denoising: add Gaussian noise to a BSD68 image or a photo (or bring a noisy one) and see DnCNN remove it."""
+
+import io
+
+import numpy as np
+import streamlit as st
+from omegaconf import OmegaConf
+from PIL import Image
+
+from toolkit import ui
+from toolkit.denoising.inference import add_noise, denoise, noise_rng
+from toolkit.denoising.quality import psnr, ssim, to_uint8
+from toolkit.errors import ToolkitError
+from toolkit.tasks.denoising import DenoisingConfig, load_image_set
+
+MAX_PIXELS = 2_000_000  # a 1600x1200 photo: tiled, about half a minute on two CPU cores
+
+st.title("Denoising")
+if not ui.require_shipped("denoising"):
+    st.stop()
+model, card = ui.shipped_model("denoising"), ui.shipped_card("denoising")
+metrics, trained_sigma = card["metrics"], card["config"]["sigma"]
+st.caption(
+    f"`{card['variant']}` ({card['parameters']:,} parameters) trained at noise level sigma={trained_sigma}. "
+    f"On BSD68 at sigma={trained_sigma}: {metrics['psnr']:.2f} dB PSNR"
+    + (f" (BM3D {metrics['bm3d_psnr_25']:.2f} dB)." if "bm3d_psnr_25" in metrics else ".")
+)
+
+
+@st.cache_data
+def bsd68() -> dict[str, np.ndarray]:
+    return dict(load_image_set("bsd68", OmegaConf.structured(DenoisingConfig())))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+try:
+    source = st.radio("Image", ["BSD68 test image", "Upload"], horizontal=True, key="source")
+    if source == "Upload":
+        uploaded = st.file_uploader(
+            f"A photo (shown in grayscale; up to {MAX_PIXELS / 1e6:.0f} megapixels)", type=ui.IMAGE_TYPES, key="upload"
+        )
+        if uploaded is None:
+            st.info("Upload an image, or pick a BSD68 test image.")
+            st.stop()
+        name, image = uploaded.name, ui.read_uploaded_image(uploaded, mode="L", max_pixels=MAX_PIXELS) / 255
+    else:
+        images = bsd68()
+        name = st.selectbox("Test image", list(images), key="image")
+        image = images[name]
+    already_noisy = st.checkbox("The image is already noisy (denoise it as it is)", key="already_noisy")
+    if already_noisy:
+        clean, noisy = None, image.astype(np.float32)
+    else:
+        sigma = st.slider("Noise level sigma (0-255 scale)", 5, 75, 25, step=5, key="sigma")
+        if str(sigma) != str(trained_sigma):
+            st.warning(f"This model was trained at sigma={trained_sigma}; other levels are outside its training.")
+        clean, noisy = image, add_noise(image, sigma, noise_rng(0, sigma, name))
+    with st.spinner("Denoising..."):
+        denoised = denoise(model, noisy)
+except ToolkitError as err:
+    ui.show_error(err)
+    st.stop()
+
+
+def caption(label: str, estimate: np.ndarray) -> str:
+    return label if clean is None else f"{label}: {psnr(clean, estimate):.2f} dB, SSIM {ssim(clean, estimate):.3f}"
+
+
+columns = st.columns(2 if clean is None else 3)
+columns[0].image(to_uint8(noisy), caption=caption("noisy", noisy))
+columns[1].image(to_uint8(denoised), caption=caption("denoised", denoised))
+if clean is not None:
+    columns[2].image(to_uint8(clean), caption="clean")
+st.download_button(
+    "Download the denoised image (PNG)",
+    png_bytes(denoised),
+    file_name=f"{name.rsplit('.', 1)[0]}_denoised.png",
+    mime="image/png",
+    key="download",
+)

@@ -1,0 +1,225 @@
+"""Denoising: patch sampler, models, quality measures, tiled inference, the CLIs on tiny PNG sets, the page."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from tests.harness import app_page, assert_round_trip, train_once
+from toolkit.config import parse_overrides
+from toolkit.denoising.baselines import FigureCache, nlm_denoise
+from toolkit.denoising.inference import add_noise, denoise, noise_rng
+from toolkit.denoising.quality import psnr, ssim, to_uint8
+from toolkit.errors import ConfigError, DataNotFoundError, InputError
+from toolkit.evaluate import evaluate
+from toolkit.tasks.denoising import Denoising, DenoisingConfig, PatchSampler, load_image_set, read_gray
+
+TINY = ["depth=4", "filters=8", "batch_size=8", "patch_size=16", "patches_per_epoch=16", "precision=float32"]
+
+
+def config(**overrides):
+    return OmegaConf.structured(DenoisingConfig(**{"depth": 4, "filters": 8, "precision": "float32", **overrides}))
+
+
+def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
+    """A smooth random uint8 picture (gradients and a blob), so denoising has something to keep."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
+    image = 0.5 + 0.3 * np.sin(6 * xs + rng.uniform(0, 3)) * np.cos(4 * ys) + 0.2 * ((xs - 0.5) ** 2 + ys**2 < 0.2)
+    return to_uint8(image)
+
+
+@pytest.fixture
+def tiny_images(tmp_path_factory):
+    """A data directory with Train400 and BSD68 in their official layouts: 10 + 2 small grayscale PNGs."""
+    root = tmp_path_factory.mktemp("data")
+    for folder, names, shape in (
+        ("train400", [f"test_{i:03d}.png" for i in range(1, 11)], (48, 48)),
+        ("bsd68", ["test001.png", "test002.png"], (41, 36)),
+    ):
+        (root / "denoising" / folder).mkdir(parents=True)
+        for i, name in enumerate(names):
+            Image.fromarray(smooth_image(*shape, seed=i)).save(root / "denoising" / folder / name)
+    return root
+
+
+def test_patch_sampler_gives_patches_with_the_set_noise_level():
+    images = [np.full((30, 50), 0.5, np.float32), np.full((40, 40), 0.5, np.float32)]
+    sampler = PatchSampler(images, 25.0, patches=70, batch_size=32, patch_size=24, seed=3)
+    assert len(sampler) == 3
+    noisy, clean = sampler[0]
+    assert noisy.shape == clean.shape == (32, 24, 24, 1) and sampler[2][0].shape == (6, 24, 24, 1)
+    noise = noisy - clean
+    assert abs(noise.mean()) < 0.003 and noise.std() == pytest.approx(25 / 255, rel=0.03)
+    np.testing.assert_array_equal(sampler[1][0], sampler[1][0])  # a batch is a function of (seed, epoch, index)
+    before = sampler[1][0]
+    sampler.on_epoch_end()
+    assert not np.array_equal(sampler[1][0], before)  # fresh noise and places every epoch
+
+
+def test_blind_sampler_spreads_noise_levels_and_fixed_sampler_repeats():
+    images = [np.zeros((20, 20), np.float32)]
+    sampler = PatchSampler(images, None, patches=256, batch_size=256, patch_size=20, fixed=True)
+    levels = 255 * sampler[0][0].std(axis=(1, 2, 3))
+    assert levels.min() < 8 and 47 < levels.max() < 58  # drawn from [0, 55]
+    first = sampler[0][0]
+    sampler.on_epoch_end()
+    np.testing.assert_array_equal(sampler[0][0], first)
+
+
+def test_sampler_uses_flips_and_rotations():
+    ramp = np.tile(np.linspace(0, 1, 16, dtype=np.float32), (16, 1))  # brightness grows to the right
+    _, clean = PatchSampler([ramp], 0.0, patches=64, batch_size=64, patch_size=16)[0]
+    orientations = {tuple(np.round(p[[0, -1], :, 0][:, [0, -1]].ravel(), 2)) for p in clean}
+    assert len(orientations) == 4  # a ramp has 4 distinct orientations among the 8 transforms
+
+
+def test_sampler_refuses_images_smaller_than_a_patch():
+    with pytest.raises(InputError, match="at least 40x40"):
+        PatchSampler([np.zeros((30, 60), np.float32)], 25.0, 8, 8, 40)
+
+
+def test_dncnn_has_the_papers_size():
+    model = Denoising().build(OmegaConf.structured(DenoisingConfig()))
+    assert len([w for w in model.layers if w.__class__.__name__ == "Conv2D"]) == 17
+    # 1x64 first conv with bias; 15 x (64x64 conv + BatchNorm); 64x1 last conv with bias
+    assert model.count_params() == (9 * 64 + 64) + 15 * (9 * 64 * 64 + 4 * 64) + (9 * 64 + 1)
+
+
+@pytest.mark.parametrize("variant", ["dncnn", "dae"])
+def test_models_keep_any_image_size_and_round_trip(variant, tmp_path):
+    model = Denoising().build(config(model=variant))
+    noisy = np.random.default_rng(0).random((2, 37, 23, 1)).astype("float32")
+    assert model.predict(noisy, verbose=0).shape == (2, 37, 23, 1)
+    assert_round_trip(model, noisy, tmp_path)
+
+
+def test_dncnn_output_is_input_minus_predicted_noise():
+    model = Denoising().build(config())
+    noisy = np.random.default_rng(1).random((1, 19, 21, 1)).astype("float32")
+    noise_model = keras.Model(model.input, model.get_layer("noise").output)
+    np.testing.assert_allclose(
+        model.predict(noisy, verbose=0), noisy - noise_model.predict(noisy, verbose=0), atol=1e-6
+    )
+
+
+def test_psnr_and_ssim_match_known_values():
+    clean = np.full((32, 32), 100 / 255)
+    assert psnr(clean, clean + 10 / 255) == pytest.approx(10 * np.log10(255**2 / 100), abs=1e-6)  # 28.13 dB
+    assert psnr(clean, clean) == float("inf") and ssim(clean, clean) == pytest.approx(1.0)
+    assert psnr(np.zeros((4, 4)), np.full((4, 4), -3.0)) == float("inf")  # estimates are clipped to [0, 1]
+    picture = smooth_image(40, 40, 0) / 255
+    noisy = add_noise(picture, 25, noise_rng(0, 25, "a"))
+    assert 0.1 < ssim(picture, noisy) < 0.8 and ssim(picture, noisy) < ssim(picture, nlm_denoise(noisy, 25))
+    assert psnr(picture, noisy) == pytest.approx(20.6, abs=0.5)  # sigma 25 -> 20.17 dB before clipping
+
+
+def test_test_noise_is_fixed_per_image_and_level():
+    a, b = noise_rng(0, 25, "x.png").standard_normal(4), noise_rng(0, 25, "x.png").standard_normal(4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, noise_rng(0, 15, "x.png").standard_normal(4))
+    assert not np.array_equal(a, noise_rng(0, 25, "y.png").standard_normal(4))
+
+
+def test_tiled_denoising_equals_one_pass():
+    model = Denoising().build(config(depth=5))
+    noisy = np.random.default_rng(2).random((45, 70)).astype("float32")
+    whole = denoise(model, noisy, tile=1000)
+    np.testing.assert_allclose(denoise(model, noisy, tile=16, margin=8), whole, atol=1e-5)
+    assert whole.min() >= 0 and whole.max() <= 1
+    with pytest.raises(InputError, match="grayscale"):
+        denoise(model, np.zeros((8, 8, 3)))
+
+
+def test_figure_cache_keys_on_pixels(tmp_path):
+    image = np.zeros((4, 4), np.float32)
+    cache = FigureCache(tmp_path / "c.json")
+    cache.put(FigureCache.key("bm3d", "a.png", image), (30.0, 0.9))
+    reloaded = FigureCache(tmp_path / "c.json")
+    assert reloaded.get(FigureCache.key("bm3d", "a.png", image)) == (30.0, 0.9)
+    assert reloaded.get(FigureCache.key("bm3d", "a.png", image + 1)) is None
+    (tmp_path / "c.json").write_text("{not json")
+    assert FigureCache(tmp_path / "c.json").entries == {}
+
+
+def test_artifact_names_say_variant_and_noise_level():
+    task = Denoising()
+    assert task.artifact(config()) == "denoising"
+    assert task.artifact(config(sigma="blind")) == "denoising_blind"
+    assert task.artifact(config(model="dae", sigma="50")) == "denoising_dae_sigma50"
+    cli = parse_overrides(["task=denoising", "sigma=15"], DenoisingConfig)
+    assert task.artifact(cli) == "denoising_sigma15"
+
+
+def test_bad_settings_and_inputs_give_clear_errors(tiny_images, tmp_path):
+    with pytest.raises(ConfigError, match="'blind'"):
+        Denoising().artifact(config(sigma="loud"))
+    with pytest.raises(ConfigError, match="Unknown baseline"):
+        Denoising().evaluate(Denoising().build(config()), config(data_dir=str(tiny_images), baselines="wiener"))
+    with pytest.raises(DataNotFoundError, match="denoising/bsd68"):
+        load_image_set("bsd68", config(data_dir=str(tmp_path)))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    with pytest.raises(InputError, match="Cannot read image"):
+        read_gray(broken)
+
+
+def test_train_and_evaluate_clis_on_tiny_sets(tiny_images, tmp_path):
+    result = train_once(["task=denoising", f"data_dir={tiny_images}", *TINY, "baselines=nlm", "cache=false"], tmp_path)
+    card = json.loads((tmp_path / "out" / "denoising.json").read_text())
+    assert card["data"]["train_images"] == 8 and card["data"]["validation_images"] == 2
+    assert card["metrics"]["test_images"] == 2 and {"psnr", "ssim", "psnr_25", "nlm_psnr_25"} <= set(card["metrics"])
+    assert card["metrics"]["psnr"] == pytest.approx(result.evaluation.metrics["psnr"])
+    assert "val_patch_psnr" in (tmp_path / "run" / "log.csv").read_text()
+
+    report = tmp_path / "eval.json"
+    evaluation = evaluate(
+        [
+            "task=denoising",
+            f"data_dir={tiny_images}",
+            *TINY,
+            "baselines=bm3d,nlm",
+            "cache=false",
+            "limit=1",
+            f"model_path={tmp_path / 'out' / 'denoising.keras'}",
+            f"json={report}",
+        ]
+    )
+    methods = [row["method"] for row in evaluation.table]
+    assert methods == ["noisy input", "dncnn", "BM3D", "NLM (scikit-image)"]  # in the order asked
+    assert evaluation.metrics["test_images"] == 1
+    assert evaluation.metrics["bm3d_psnr_25"] > evaluation.metrics["noisy_psnr_25"] + 3  # BM3D really ran
+    assert json.loads(report.read_text())["metrics"]["psnr"] == pytest.approx(evaluation.metrics["psnr"])
+
+
+def test_blind_evaluation_reports_the_three_published_levels(tiny_images):
+    evaluation = Denoising().evaluate(
+        Denoising().build(config(sigma="blind")), config(sigma="blind", data_dir=str(tiny_images), baselines="none")
+    )
+    assert [row["sigma"] for row in evaluation.table] == ["15", "15", "25", "25", "50", "50"]
+    assert evaluation.metrics["psnr"] == evaluation.metrics["psnr_25"] and "psnr_50" in evaluation.metrics
+
+
+@pytest.fixture
+def shipped_tiny_model(tiny_images, tmp_path, monkeypatch):
+    """A tiny `denoising` model trained on the tiny sets, shipped into a private trained/ folder."""
+    train_once(["task=denoising", f"data_dir={tiny_images}", *TINY, "baselines=none"], tmp_path)
+    monkeypatch.setenv("TOOLKIT_TRAINED", str(tmp_path / "out"))
+    monkeypatch.setenv("TOOLKIT_DATA", str(tiny_images))
+    return tmp_path / "out"
+
+
+def test_page_denoises_a_test_image_and_offers_the_result(shipped_tiny_model):
+    page = app_page("denoising").run()
+    assert not page.exception and not page.error
+    page.selectbox(key="image").set_value("test002.png").run()
+    page.slider(key="sigma").set_value(50).run()
+    assert not page.exception and not page.error
+    assert page.warning  # sigma 50 is outside the model's training level
+    assert len(page.columns) == 3  # noisy, denoised, clean
+    page.checkbox(key="already_noisy").check().run()
+    assert not page.exception and len(page.columns) == 2
+    assert page.get("download_button")

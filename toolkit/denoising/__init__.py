@@ -1,0 +1,1 @@
+"""Gaussian denoising: quality measures, classic baselines, tiled inference (used by tasks/denoising.py)."""

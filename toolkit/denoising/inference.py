@@ -1,0 +1,46 @@
+"""Noise and denoising of whole images: what evaluation, the app and the benchmark share.
+
+Images are grayscale float (H, W) on the [0, 1] scale; noise levels `sigma` are on the 0-255 scale.
+Large images are cut into tiles with a margin wider than the network's receptive field, so the
+result equals a single pass while memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import keras
+import numpy as np
+
+from toolkit.errors import InputError
+
+TILE = 512  # pixels per tile side, before the margin
+MARGIN = 32  # > the receptive field's half-width: 17 for DnCNN-17, 26 for the autoencoder
+
+
+def noise_rng(seed: int, sigma: float, name: str) -> np.random.Generator:
+    """The fixed noise of one test image: the same for every model, baseline and run."""
+    return np.random.default_rng([seed, round(sigma * 100), zlib.crc32(name.encode())])
+
+
+def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Additive white Gaussian noise of standard deviation sigma/255; not clipped, as in the published protocol."""
+    return (clean + rng.standard_normal(clean.shape) * (sigma / 255)).astype(np.float32)
+
+
+def denoise(model: keras.Model, noisy: np.ndarray, tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
+    """The model's clean estimate of a noisy (H, W) image in [0, 1], clipped to [0, 1], float32 (H, W)."""
+    noisy = np.asarray(noisy, np.float32)
+    if noisy.ndim != 2 or min(noisy.shape) < 1:
+        raise InputError(f"Expected a grayscale image (H, W), got shape {noisy.shape}.")
+    height, width = noisy.shape
+    out = np.empty_like(noisy)
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            t0, l0 = max(top - margin, 0), max(left - margin, 0)
+            b1, r1 = min(top + tile + margin, height), min(left + tile + margin, width)
+            patch = model.predict_on_batch(noisy[None, t0:b1, l0:r1, None])
+            patch = keras.ops.convert_to_numpy(patch)[0, ..., 0]
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            out[top:bottom, left:right] = patch[top - t0 : bottom - t0, left - l0 : right - l0]
+    return np.clip(out, 0.0, 1.0)
