@@ -141,6 +141,7 @@ def test_train_cli_writes_card_and_confusion_matrix(tiny_cifar_pickles, tmp_path
     assert (tmp_path / "run" / "confusion_matrix.png").stat().st_size > 1000
     card = json.loads((tmp_path / "out" / "objects_cifar10.json").read_text())
     assert card["data"]["name"] == "CIFAR-10" and card["data"]["train"] == 80 and card["data"]["validation"] == 20
+    assert card["data"]["version"].startswith("official python batches")
     assert card["metrics"]["test_examples"] == 20
     assert card["metrics"]["test_accuracy"] == pytest.approx(result.evaluation.metrics["test_accuracy"])
     assert list(card["details"]["per_class_accuracy"]) == CIFAR10_CLASSES

@@ -59,6 +59,13 @@ def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
+def cifar10_version(root: str | os.PathLike | None = None) -> str:
+    """Which copy `load_cifar10` reads from the data directory, in words for a model card."""
+    if (data_dir(root) / PICKLE_FOLDER).is_dir():
+        return f"official python batches ({PICKLE_FOLDER}/, original pixels)"
+    return f"JPEG quality-75 copy ({JPEG_FOLDER}/): pixels differ from the original by ~5.8/255 on average"
+
+
 def load_cifar10(task: str, split: str, root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The train (50,000) or test (10,000) split: uint8 (N, 32, 32, 3), int32 labels in the official order."""
     if (data_dir(root) / PICKLE_FOLDER).is_dir():

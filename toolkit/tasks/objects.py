@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from toolkit.classification import classification_report, compile_classifier, save_confusion_matrix
 from toolkit.config import RunConfig
-from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10
+from toolkit.data.cifar import CIFAR10_CLASSES, cifar10_version, load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.errors import ConfigError, InputError
 from toolkit.task import Data, Evaluation, Task
@@ -214,7 +214,7 @@ class Objects(Task):
         train, held_out = (images[:-val], labels[:-val]), (images[-val:], labels[-val:])
         info = {"name": dataset_of(config).name, "train": len(train[0]), "validation": val}
         if config.dataset == "cifar10":
-            info["version"] = "CIFAR-10 as found in the data directory: official pickles, else the JPEG (q75) copy"
+            info["version"] = cifar10_version(config.data_dir)
         return Data(train, held_out, info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
