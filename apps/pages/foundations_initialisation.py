@@ -43,11 +43,21 @@ scheme = st.radio("Histograms for", SCHEMES, format_func=LABELS.get, horizontal=
 run = runs[scheme]
 shown = np.unique(np.linspace(0, depth - 1, min(depth, MAX_PANELS)).round().astype(int))
 figure = Figure(figsize=(2 * len(shown), 3.6), layout="constrained")
-panels = figure.subplots(2, len(shown), squeeze=False)
+panels = figure.subplots(2, len(shown), squeeze=False, sharex="row")  # one scale: shrinking shows
+
+
+def shared_bins(arrays: list[np.ndarray]) -> np.ndarray:
+    """One set of bins for a row, so a distribution that collapses shows as a spike, not a rescaled bell."""
+    reach = max(float(np.abs(a).max()) for a in arrays) or 1.0
+    return np.linspace(-reach, reach, 61)
+
+
+activation_bins = shared_bins([run.activations[layer] for layer in shown])
+gradient_bins = shared_bins([run.weight_gradients[layer] for layer in shown])
 for column, layer in enumerate(shown):
-    panels[0, column].hist(run.activations[layer].ravel(), bins=50, color="#3182bd")
+    panels[0, column].hist(run.activations[layer].ravel(), bins=activation_bins, color="#3182bd")
     panels[0, column].set_title(f"layer {layer + 1}\nstd {run.activation_std[layer]:.2g}", fontsize=9)
-    panels[1, column].hist(run.weight_gradients[layer].ravel(), bins=50, color="#e6550d")
+    panels[1, column].hist(run.weight_gradients[layer].ravel(), bins=gradient_bins, color="#e6550d")
     for axes in panels[:, column]:
         axes.tick_params(labelsize=6)
         axes.set_yticks([])

@@ -45,24 +45,19 @@ def predict(points: np.ndarray) -> np.ndarray:
     return model.predict(points) if kind == "Perceptron" else (model.predict(points) > 0.5).astype(int)
 
 
-def draw(curve: np.ndarray, done: int) -> Figure:
-    figure = Figure(figsize=(9, 3.5), layout="constrained")
-    boundary, history = figure.subplots(1, 2)
-    xx, yy, grid = decision_grid(x)
-    boundary.contourf(xx, yy, predict(grid).reshape(xx.shape), levels=[-0.5, 0.5, 1.5], colors=["#9ecae1", "#fdae6b"])
-    boundary.scatter(x[:, 0], x[:, 1], c=np.where(y, "#e6550d", "#3182bd"), edgecolors="k", s=60 if len(x) < 10 else 20)
-    boundary.set(title=f"{data_set}: decision regions after {done} epochs", xlabel="$x_1$", ylabel="$x_2$")
-    history.plot(np.arange(1, len(curve) + 1), curve)
-    history.set(
-        title="mistakes per epoch" if kind == "Perceptron" else "cross-entropy loss",
-        xlabel="epoch",
-        xlim=(1, epochs),
-        ylim=(0, max(curve.max(initial=0) * 1.05, 1e-3)),
-    )
+def draw_regions(done: int) -> Figure:
+    figure = Figure(figsize=(5, 4), layout="constrained")
+    axes = figure.subplots()
+    xx, yy, grid = decision_grid(x, resolution=80)
+    axes.contourf(xx, yy, predict(grid).reshape(xx.shape), levels=[-0.5, 0.5, 1.5], colors=["#9ecae1", "#fdae6b"])
+    axes.scatter(x[:, 0], x[:, 1], c=np.where(y, "#e6550d", "#3182bd"), edgecolors="k", s=60 if len(x) < 10 else 20)
+    axes.set(title=f"{data_set}: decision regions after {done} epochs", xlabel="$x_1$", ylabel="$x_2$")
     return figure
 
 
-plot, status = st.empty(), st.empty()
+regions, history = st.columns(2)
+regions, history, status = regions.empty(), history.empty(), st.empty()
+curve_name = "mistakes per epoch" if kind == "Perceptron" else "cross-entropy loss"
 curve = np.empty(0)
 for frame in range(1, FRAMES + 1):
     chunk = epochs * frame // FRAMES - len(curve)
@@ -71,7 +66,8 @@ for frame in range(1, FRAMES + 1):
     else:
         chunk_curve = model.fit(x, y, learning_rate, chunk)
     curve = np.concatenate([curve, chunk_curve])
-    plot.pyplot(draw(curve, len(curve)))
+    regions.pyplot(draw_regions(len(curve)))
+    history.line_chart({curve_name: curve}, x_label="epoch", y_label=curve_name)
     status.caption(f"training... epoch {len(curve)} of {epochs}")
 
 score = accuracy(predict(x), y)
