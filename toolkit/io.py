@@ -49,6 +49,11 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return _write(path, ".tmp.keras", lambda tmp: model.save(tmp))
 
 
+def save_weights(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save a `.weights.h5` file atomically."""
+    return _write(path, ".tmp.weights.h5", lambda tmp: model.save_weights(tmp))
+
+
 def write_json(data: Any, path: str | os.PathLike) -> Path:
     text = json.dumps(data, indent=2, default=_json_default) + "\n"
     return _write(path, ".tmp", lambda tmp: tmp.write_text(text))

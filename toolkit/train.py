@@ -48,6 +48,18 @@ class BestCheckpoint(keras.callbacks.Callback):
             io.save_model(self.model, self.path)
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, but each backup replaces the previous one atomically.
+
+    Keras writes the backup in place, so a kill during a write (likely with `backup_every=` small)
+    leaves a file that cannot be restored; here the previous backup stays until the new one is complete.
+    """
+
+    def _save_model(self):
+        io.save_weights(self.model, self._weights_path)
+        io.write_json({"epoch": self._current_epoch, "batch": self._last_batch_seen}, self._training_metadata_path)
+
+
 @dataclass
 class TrainResult:
     model: keras.Model
@@ -91,7 +103,7 @@ def train(words: Sequence[str]) -> TrainResult:
     data = task.data(config)
     steps = data.steps_per_epoch or math.ceil(len(data.train[0]) / config.batch_size)
     callbacks = [
-        keras.callbacks.BackupAndRestore(run_dir / "backup", save_freq=config.backup_every or "epoch"),
+        AtomicBackupAndRestore(run_dir / "backup", save_freq=config.backup_every or "epoch"),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
     ]

@@ -1,0 +1,75 @@
+"""A training run killed mid-way (SIGTERM or SIGKILL) resumes to a complete, valid run."""
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from toolkit import io
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = 12
+
+
+def start_training(data: Path, run: Path, *extra: str) -> subprocess.Popen:
+    words = ["task=digits", "model=mlp", f"epochs={EPOCHS}", "batch_size=16", "backup_every=2", "verbose=2"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit.train", *words, f"data_dir={data}", f"run_dir={run}", *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def logged_epochs(run: Path) -> list[int]:
+    log = run / "log.csv"
+    return [int(row["epoch"]) for row in csv.DictReader(log.open())] if log.exists() else []
+
+
+def wait_for_epochs(run: Path, count: int, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while len(logged_epochs(run)) < count:
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "training did not get going"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_run_resumes_to_the_end(stop, tiny_mnist, tmp_path):
+    run = tmp_path / "run"
+    process = start_training(tiny_mnist, run)
+    wait_for_epochs(run, 2, process)
+    process.send_signal(stop)
+    output, _ = process.communicate(timeout=120)
+    if stop == signal.SIGTERM:
+        assert process.returncode == 130 and "resume=true" in output
+    else:
+        assert process.returncode == -signal.SIGKILL
+    assert (run / "backup").exists() and not (run / "model.keras").exists()
+
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolkit.train",
+            "task=digits",
+            "resume=true",
+            f"run_dir={run}",
+            f"data_dir={tiny_mnist}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    epochs = logged_epochs(run)
+    assert epochs[-1] == EPOCHS - 1 and set(epochs) == set(range(EPOCHS))
+    assert len(epochs) < EPOCHS + 3  # it went on from the backup, not from the start
+    assert io.load_model(run / "model.keras").count_params() > 0
+    assert not (run / "backup").exists()
