@@ -232,7 +232,8 @@ def test_symbolic_build_allocates_no_weights():
         ("input 32x32x3\nconv 8 3x3 q2", "cannot read 'q2'"),
         ("input 32x32x3\nconv 3x3", "expected 'conv <filters> <kernel>'"),
         ("input 32x32x3\nconv 8 3x3 g2", "2 groups must divide both 3 input channels"),
-        ("input 4x4x1\nconv 8 5x5", "does not fit a 4x4 input"),
+        ("input 4x4x1\nconv 8 5x5", "does not fit an input 4 pixels wide"),
+        ("input 8x8x1\nc: conv 8 3x3\nc: maxpool 2x2", "must be unique; repeated: c"),
         ("input 4x4x1\nfc 10\nconv 8 1x1", "cannot follow a dense layer"),
     ],
 )

@@ -80,3 +80,8 @@ if kind == "Perceptron" and curve[-1] > 0:
 elif kind == "Perceptron":
     first = int(np.argmax(curve == 0)) + 1
     st.success(f"Converged: no mistakes from epoch {first} on (the data are linearly separable).")
+elif score < 1:
+    st.info(
+        "Some points are still on the wrong side: train longer, raise the learning rate, add hidden units, or try "
+        "another seed (backprop can settle in a local minimum)."
+    )

@@ -69,7 +69,7 @@ except ToolkitError as err:
     st.stop()
 
 (x_low, x_high), (y_low, y_high) = surface.bounds
-xx, yy = np.meshgrid(np.linspace(x_low, x_high, 200), np.linspace(y_low, y_high, 200))
+xx, yy = np.meshgrid(np.linspace(x_low, x_high, 150), np.linspace(y_low, y_high, 150))
 figure = Figure(figsize=(10, 4), layout="constrained")
 landscape, losses = figure.subplots(1, 2)
 landscape.contour(xx, yy, np.log1p(surface.loss(xx, yy)), levels=30, cmap="Greys", linewidths=0.6)

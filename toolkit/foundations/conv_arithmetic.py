@@ -122,6 +122,9 @@ def parse(text: str) -> tuple[Shape, list[Layer]]:
     stack = [_parse_layer(n, line, index) for index, (n, line) in enumerate(lines[1:], start=1)]
     if not stack or min(shape) < 1:
         raise InputError("Give a positive input size and at least one layer after the 'input' line.")
+    names = [layer.name for layer in stack]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise InputError(f"Layer names must be unique; repeated: {', '.join(repeated)}.")
     return shape, stack
 
 
@@ -166,7 +169,9 @@ def output_size(width: int, kernel: int, stride: int, padding: int | str) -> tup
         return math.ceil(width / stride), True
     span = width - kernel + 2 * padding
     if span < 0:
-        raise InputError(f"A {kernel}x{kernel} window does not fit a {width}x{width} input with padding {padding}.")
+        raise InputError(
+            f"A {kernel}x{kernel} window does not fit an input {width} pixels wide with padding {padding}."
+        )
     return span // stride + 1, span % stride == 0
 
 
