@@ -12,7 +12,7 @@ from hypothesis import strategies as strategies
 from omegaconf import OmegaConf
 from streamlit.testing.v1 import AppTest
 
-from toolkit import io
+from toolkit import io, pretrained
 from toolkit.errors import InputError
 from toolkit.foundations import activations, conv_arithmetic, feature_maps, optimizers
 from toolkit.foundations.initialisation import weight_std
@@ -424,3 +424,11 @@ def test_inside_page_explains_a_model_that_is_not_shipped(shipped_digits):
     app = page("inside_a_network")
     app.selectbox(key="model").set_value("objects_cifar10").run()
     assert not app.exception and "is not in" in app.warning[0].value
+
+
+@pytest.mark.skipif("digits" not in pretrained.list(), reason="trained/digits.keras not built yet")
+def test_inside_page_reads_the_shipped_digits_model():
+    st.cache_resource.clear()
+    app = page("inside_a_network")
+    assert not app.exception and not app.error
+    assert app.metric[0].value == "7"  # MNIST test image 0 is a 7
