@@ -55,6 +55,20 @@ def test_one_train_step_updates_both_networks():
         assert all(not np.allclose(a, np.array(b)) for a, b in zip(old, net.trainable_variables)), net.name
 
 
+def test_each_adversarial_loss_reaches_only_its_own_network():
+    import tensorflow as tf  # the default test backend; JAX is checked end to end below
+
+    gan = tiny_gan()
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 1)).astype("float32")
+    with tf.GradientTape(persistent=True) as tape:
+        d_loss, g_loss = gan.adversarial_losses(gan(pixels, training=True))
+    discriminator, generator = gan.discriminator.trainable_variables, gan.generator.trainable_variables
+    assert all(g is None or not np.any(g) for g in tape.gradient(g_loss, discriminator))
+    assert all(g is None or not np.any(g) for g in tape.gradient(d_loss, generator))
+    assert all(g is not None and np.any(g) for g in tape.gradient(g_loss, generator))
+    assert all(g is not None and np.any(g) for g in tape.gradient(d_loss, discriminator))
+
+
 @pytest.mark.parametrize("shape", [(32, 32, 1), (32, 32, 3), (64, 64, 3)])
 def test_dcgan_shapes_and_round_trip(shape, tmp_path):
     gan = tiny_gan(shape)

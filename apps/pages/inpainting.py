@@ -8,7 +8,7 @@ from toolkit.errors import ToolkitError
 from toolkit.inpainting.classic import telea
 from toolkit.inpainting.masks import MASKS, make_mask, mask_from_drawing
 from toolkit.inpainting.search import SearchSettings, inpaint
-from toolkit.tasks.inpainting import prepare_image, test_images
+from toolkit.tasks.inpainting import held_out_images, prepare_image
 
 st.title("Inpainting")
 shipped = [name for name in pretrained.list() if name.startswith("inpainting_")]
@@ -28,7 +28,7 @@ st.caption(
 
 @st.cache_data
 def cached_test_images(dataset: str) -> np.ndarray:
-    return test_images(dataset, 100)
+    return held_out_images(dataset, 100)
 
 
 def display(picture: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ OURS = "GAN + Poisson (ours)"
 class InpaintingConfig(RunConfig):
     model: str = "dcgan"
     dataset: str = "fashion_mnist"
-    epochs: int = 5
+    epochs: int = 9
     batch_size: int = 64
     learning_rate: float = 2e-4  # Adam with beta1 0.5, as in the DCGAN paper
     latent_dim: int = 100
@@ -75,7 +75,7 @@ def load_images(config: DictConfig, split: str) -> np.ndarray:
     return images[: config.limit]
 
 
-def test_images(dataset: str, count: int, data_dir: str | None = None) -> np.ndarray:
+def held_out_images(dataset: str, count: int, data_dir: str | None = None) -> np.ndarray:
     """The first `count` held-out test images of `dataset`, float (N, H, W, C) in [0, 1]: the evaluation's images."""
     config = OmegaConf.structured(InpaintingConfig(dataset=dataset, data_dir=data_dir, limit=count))
     return load_images(config, "test").astype(np.float32) / 255
@@ -148,13 +148,15 @@ class Inpainting(Task):
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=0.5))
 
-    def fit(self, model, data, config, callbacks):
+    def fit(
+        self, model: keras.Model, data: Data, config: DictConfig, callbacks: list[keras.callbacks.Callback]
+    ) -> keras.callbacks.History:
         # The run folder is where the CSV log goes; the per-epoch sample grids go beside it.
         run_dir = next(Path(c.filename).parent for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
         return super().fit(model, data, config, [*callbacks, SampleGrid(run_dir)])
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
-        images = test_images(config.dataset, min(config.images, config.limit or config.images), config.data_dir)
+        images = held_out_images(config.dataset, min(config.images, config.limit or config.images), config.data_dir)
         masks = np.stack([make_mask(config.mask, *images.shape[1:3], seed=i) for i in range(len(images))])
         settings = SearchSettings(
             config.steps, config.starts, config.search_learning_rate, config.prior_weight, config.seed
