@@ -6,7 +6,11 @@ from pathlib import Path
 import streamlit as st
 
 PAGES = Path(__file__).parent / "pages"
-TASK_ORDER = ["digits", "objects", "denoising", "transfer", "separation", "inpainting"]
+ORDER = [
+    *("digits", "objects", "denoising", "transfer", "separation", "inpainting"),
+    *("foundations_perceptron", "foundations_activations", "foundations_initialisation"),
+    *("foundations_softmax_and_optimizers", "foundations_conv_arithmetic", "foundations_inside_a_network"),
+]
 
 
 def _title(stem: str) -> str:
@@ -14,7 +18,7 @@ def _title(stem: str) -> str:
 
 
 def _order(path: Path) -> tuple[int, str]:
-    return (TASK_ORDER.index(path.stem) if path.stem in TASK_ORDER else len(TASK_ORDER), path.stem)
+    return (ORDER.index(path.stem) if path.stem in ORDER else len(ORDER), path.stem)
 
 
 st.set_page_config(page_title="toolkit", page_icon="🧰", layout="wide")

@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small numpy work; threads only oversubscribe the 2 cores
 
 import pytest  # noqa: E402
 

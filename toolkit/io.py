@@ -18,6 +18,9 @@ import keras
 
 from toolkit.errors import InputError, ToolkitError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextmanager
 def _atomic_target(path: Path, suffix: str):
@@ -26,6 +29,7 @@ def _atomic_target(path: Path, suffix: str):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

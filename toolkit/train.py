@@ -68,6 +68,17 @@ class TrainResult:
     card: dict
 
 
+def without_training_state(model: keras.Model) -> keras.Model:
+    """The same layers and weights, uncompiled: a shipped file needs no optimizer state (2/3 of its size).
+
+    Only functional models can be re-wrapped; others (custom `train_step` models) ship as they are.
+    """
+    try:
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    except (AttributeError, ValueError, TypeError):
+        return model
+
+
 def resolve_run_dir(task: Task, config: DictConfig) -> Path:
     """The run's folder: given, the latest unfinished one (resume), or a new timestamped one."""
     if config.run_dir:
@@ -137,7 +148,7 @@ def train(words: Sequence[str]) -> TrainResult:
     io.write_json(card, run_dir / "metrics.json")
     if config.out:
         stem = Path(config.out) / task.artifact(config)
-        io.save_model(model, stem.with_suffix(".keras"))
+        io.save_model(without_training_state(model), stem.with_suffix(".keras"))
         io.write_json(card, stem.with_suffix(".json"))
     if config.verbose:
         print(format_table(evaluation.table))

@@ -25,7 +25,7 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
 
 try:
     from streamlit_drawable_canvas import st_canvas
-except ImportError:  # the canvas is optional: uploads and test images still work
+except Exception:  # ImportError, or StreamlitAPIException outside a running app: uploads still work
     st_canvas = None
 
 sources = (["Draw"] if st_canvas else []) + ["Upload", "MNIST test image"]
