@@ -98,10 +98,6 @@ def test_prepare_drawing_refuses_an_empty_image():
         prepare_drawing(np.zeros((50, 50, 4)))
 
 
-shipped = pytest.mark.skipif("digits" not in pretrained.list(), reason="trained/digits.keras not built yet")
-
-
-@shipped
 def test_shipped_model_classifies_real_test_digits():
     model, card = pretrained.load("digits"), pretrained.card("digits")
     images, labels = load_idx_split("digits", "mnist", "test")
@@ -110,7 +106,6 @@ def test_shipped_model_classifies_real_test_digits():
     assert card["metrics"]["test_error_pct"] <= 0.5 and card["data"]["test"] == 10000
 
 
-@shipped
 def test_digits_page_classifies_a_test_image():
     page = app_page("digits").run()
     page.radio(key="source").set_value("MNIST test image").run()
@@ -119,7 +114,6 @@ def test_digits_page_classifies_a_test_image():
     assert page.metric[0].value == "9"
 
 
-@shipped
 def test_home_lists_the_shipped_digits_model():
     home = app_page("overview").run()
     assert not home.exception
