@@ -2,7 +2,9 @@
 
 - `mlp`: a multilayer perceptron on the 784 pixels.
 - `lenet5`: LeCun et al. 1998 (tanh, average-pool "subsampling", 120/84 dense layers).
-- `cnn`: a modern network (BatchNorm, ReLU, dropout, shift/rotate augmentation).
+- `cnn`: a modern network (BatchNorm, ReLU, dropout).
+
+All three train on randomly shifted and rotated digits (`augment=false` turns that off).
 
 Every model takes raw pixels 0-255, shape (N, 28, 28, 1), and returns class probabilities (N, 10);
 the scaling to [0, 1] is the model's first layer, so callers never normalise.
@@ -35,6 +37,7 @@ class DigitsConfig(RunConfig):
     learning_rate: float = 2e-3
     validation_size: int = 5000  # held out from the end of the 60k training images
     dropout: float = 0.25
+    augment: bool = True  # shifts up to 10% and rotations up to 10 degrees (LeCun 1998's "distortions")
 
 
 def load_split(config: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -42,13 +45,18 @@ def load_split(config: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images[: config.limit], labels[: config.limit]
 
 
-def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """Raw pixels in, scaled to [0, 1]; with `augment`, small random shifts and rotations while training."""
     inputs = keras.Input(IMAGE_SHAPE, name="pixels")
-    return inputs, layers.Rescaling(1 / 255)(inputs)
+    x = layers.Rescaling(1 / 255)(inputs)
+    if config.augment:
+        x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(x)
+        x = layers.RandomRotation(10 / 360, fill_mode="constant")(x)
+    return inputs, x
 
 
 def build_mlp(config: DictConfig) -> keras.Model:
-    inputs, x = _inputs()
+    inputs, x = _inputs(config)
     x = layers.Flatten()(x)
     for units in (512, 256):
         x = layers.Dense(units, activation="relu")(x)
@@ -59,7 +67,7 @@ def build_mlp(config: DictConfig) -> keras.Model:
 
 def build_lenet5(config: DictConfig) -> keras.Model:
     """LeNet-5: the 28x28 digit is padded to 32x32 as in the paper; C1-S2-C3-S4-C5(F)-F6-output."""
-    inputs, x = _inputs()
+    inputs, x = _inputs(config)
     x = layers.ZeroPadding2D(2)(x)
     x = layers.Conv2D(6, 5, activation="tanh")(x)
     x = layers.AveragePooling2D(2)(x)
@@ -73,10 +81,8 @@ def build_lenet5(config: DictConfig) -> keras.Model:
 
 
 def build_cnn(config: DictConfig) -> keras.Model:
-    """Two conv blocks (32, 64 filters) with BatchNorm, then a dense layer; small shifts and rotations."""
-    inputs, x = _inputs()
-    x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(x)
-    x = layers.RandomRotation(10 / 360, fill_mode="constant")(x)
+    """Two conv blocks (32, 64 filters) with BatchNorm and dropout, then a dense layer."""
+    inputs, x = _inputs(config)
     for filters in (32, 64):
         for _ in range(2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
