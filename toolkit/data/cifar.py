@@ -77,4 +77,5 @@ def load_cifar10(task: str, split: str, root: str | os.PathLike | None = None) -
     except DataNotFoundError as err:
         raise DataNotFoundError(f"{err}\nThe official python version ({PICKLE_FOLDER}/) is read as well.") from None
     images, labels, _ = load_image_folder(base / split, image_size=(32, 32), classes=CIFAR10_CLASSES)
-    return images, labels
+    order = np.random.default_rng(0).permutation(len(labels))  # mixed classes, as in the official batches
+    return images[order], labels[order]
