@@ -238,3 +238,6 @@ def test_page_fills_a_test_image(shipped_tiny, tiny_fashion, monkeypatch):
     page.button(key="run").click().run()
     assert not page.exception and not page.error
     assert "after 10 steps" in page.caption[-1].value
+    if "draw" in page.selectbox(key="mask").options:  # the optional canvas: nothing painted yet
+        page.selectbox(key="mask").set_value("draw").run()
+        assert not page.exception and "Paint the part" in page.info[-1].value

@@ -58,11 +58,19 @@ try:
     kind = st.selectbox("Mask", kinds, key="mask")
     if kind == "draw":
         scale = 256 // width
-        st.caption("Paint the part to hide.")
-        drawing = st_canvas(
-            stroke_width=2 * scale, stroke_color="#FF0000", height=height * scale, width=width * scale, key="canvas"
-        )
+        left, right = st.columns(2)
+        left.image(display(image), width=height * scale, caption="the image")
+        with right:  # strokes on a transparent canvas of the same size: painted = missing
+            drawing = st_canvas(
+                stroke_width=2 * scale,
+                stroke_color="#FF0000",
+                height=height * scale,
+                width=width * scale,
+                return_image_data=True,
+                key="canvas",
+            )
         if drawing.image_data is None or not drawing.image_data[..., 3].any():
+            st.info("Paint the part to hide on the right.")
             st.stop()
         mask = mask_from_drawing(drawing.image_data, height, width)
     else:
