@@ -99,7 +99,7 @@ def prepare(words: Sequence[str]) -> tuple[Task, DictConfig, Path]:
     saved = run_dir / "config.yaml"
     if config.resume and saved.exists():
         config = OmegaConf.merge(config, OmegaConf.load(saved), OmegaConf.from_dotlist(list(words)))
-        config.run_dir = str(run_dir)
+    config.run_dir = str(run_dir)  # tasks that write into the run folder (sample grids, figures) find it here
     return task, config, run_dir
 
 
