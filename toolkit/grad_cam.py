@@ -37,7 +37,7 @@ def grad_cam(model: keras.Model, images: np.ndarray, class_index: int | np.ndarr
     image, or None for each image's predicted class.
     """
     pool, dense = _pooling_head(model)
-    features = ops.convert_to_numpy(keras.Model(model.input, pool.input)(images, training=False))  # (N, h, w, K)
+    features = ops.convert_to_numpy(keras.Model(model.inputs[0], pool.input)(images, training=False))  # (N, h, w, K)
     kernel = ops.convert_to_numpy(dense.kernel)  # (K, classes)
     if class_index is None:
         class_index = (features.mean((1, 2)) @ kernel).argmax(-1)
