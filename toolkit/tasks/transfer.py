@@ -54,6 +54,7 @@ class TransferConfig(RunConfig):
     batch_size: int = 32
     dropout: float = 0.3
     label_curve: bool = True  # evaluate: also the accuracy over 10 / 50 / all labels per class
+    probe_epochs: int = 150  # evaluate: epochs of each linear head on the curve (batch 256)
     scratch_curve_epochs: int = 10  # evaluate: epochs of the from-scratch network on 10 labels per class
 
 
@@ -208,12 +209,13 @@ def linear_probe_accuracy(
     test_labels: np.ndarray,
     classes: int,
     seed: int,
+    epochs: int = 150,
 ) -> float:
     """Test accuracy of a softmax head trained on cached pooled features (N, C): stage 1 without augmentation."""
     keras.utils.set_random_seed(seed)
     head = keras.Sequential([keras.Input(train_features.shape[1:]), layers.Dense(classes, activation="softmax")])
     head.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    head.fit(train_features, train_labels, epochs=150, batch_size=256, verbose=0)
+    head.fit(train_features, train_labels, epochs=epochs, batch_size=256, verbose=0)
     return float(head.evaluate(test_features, test_labels, verbose=0)[1])
 
 
@@ -226,7 +228,9 @@ def label_budget_rows(config: DictConfig, splits, classes: list[str]) -> list[di
     rows = []
     for budget in LABEL_BUDGETS:
         idx = first_per_class(y_train, budget)
-        accuracy = linear_probe_accuracy(f_train[idx], y_train[idx], f_test, y_test, len(classes), config.seed)
+        accuracy = linear_probe_accuracy(
+            f_train[idx], y_train[idx], f_test, y_test, len(classes), config.seed, config.probe_epochs
+        )
         rows.append(_row("transfer: frozen backbone + linear head", budget or "all", len(idx), accuracy))
     if config.scratch_curve_epochs:
         idx = first_per_class(y_train, LABEL_BUDGETS[0])
