@@ -36,7 +36,8 @@ def _atomic_target(path: Path, suffix: str):
             os.unlink(tmp)
 
 
-def _write(path: str | os.PathLike, suffix: str, writer: Callable[[Path], None]) -> Path:
+def write_atomically(path: str | os.PathLike, suffix: str, writer: Callable[[Path], None]) -> Path:
+    """Call `writer(tmp)` on a temporary file named `*<suffix>` beside `path`, then move it over `path`."""
     path = Path(path)
     try:
         with _atomic_target(path, suffix) as tmp:
@@ -50,17 +51,17 @@ def _write(path: str | os.PathLike, suffix: str, writer: Callable[[Path], None])
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save a `.keras` file atomically."""
-    return _write(path, ".tmp.keras", lambda tmp: model.save(tmp))
+    return write_atomically(path, ".tmp.keras", lambda tmp: model.save(tmp))
 
 
 def save_weights(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save a `.weights.h5` file atomically."""
-    return _write(path, ".tmp.weights.h5", lambda tmp: model.save_weights(tmp))
+    return write_atomically(path, ".tmp.weights.h5", lambda tmp: model.save_weights(tmp))
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:
     text = json.dumps(data, indent=2, default=_json_default) + "\n"
-    return _write(path, ".tmp", lambda tmp: tmp.write_text(text))
+    return write_atomically(path, ".tmp", lambda tmp: tmp.write_text(text))
 
 
 def _json_default(value: Any) -> Any:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from toolkit.errors import InputError
-from toolkit.io import _write
+from toolkit.io import write_atomically
 
 
 def save_weights_float16(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -31,7 +31,7 @@ def save_weights_float16(model: keras.Model, path: str | os.PathLike) -> Path:
                     for i, w in enumerate(weights):
                         group.create_dataset(str(i), data=np.asarray(w, dtype="float16"))
 
-    return _write(path, ".tmp.h5", write)
+    return write_atomically(path, ".tmp.h5", write)
 
 
 def load_weights_float16(model: keras.Model, path: str | os.PathLike) -> None:
