@@ -91,14 +91,14 @@ def wav(seconds: float = 2.0, rate: int = 16000) -> bytes:
     return buffer.getvalue()
 
 
-# stem -> (good file name, its bytes, a test id that shows the page ran the model on it)
+# stem -> (good file name, its bytes, what shows that the page ran the model on it)
 UPLOADS = {
-    "digits": ("one.png", lambda: png(64, 64, digit_one, channels=1), "stMetric"),
-    "objects": ("photo.png", lambda: png(64, 64, photo), "stMetric"),
-    "denoising": ("photo.png", lambda: png(64, 48, photo), "stImage"),
-    "transfer": ("photo.png", lambda: png(96, 96, photo), "stMetric"),
-    "separation": ("song.wav", wav, "stAudio"),
-    "inpainting": ("photo.png", lambda: png(48, 48, photo), "stImage"),
+    "digits": ("one.png", lambda: png(64, 64, digit_one, channels=1), "[data-testid=stMetric]"),
+    "objects": ("photo.png", lambda: png(64, 64, photo), "[data-testid=stMetric]"),
+    "denoising": ("photo.png", lambda: png(64, 48, photo), "[data-testid=stImage]"),
+    "transfer": ("photo.png", lambda: png(96, 96, photo), "[data-testid=stMetric]"),
+    "separation": ("song.wav", wav, "[data-testid=stAudio]"),
+    "inpainting": ("photo.png", lambda: png(48, 48, photo), "[data-testid=stCaptionContainer]:has-text('Search loss')"),
 }
 
 
@@ -145,9 +145,18 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(server, tmp_path_factory):
-    """Headless Chromium with a fresh profile that may only talk to the server."""
+def tab(server, tmp_path_factory):
+    """One tab of headless Chromium (fresh profile) on the home page; it may only talk to the server."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    outside = []
+
+    def loopback_only(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
     with playwright.sync_playwright() as driver:
         context = driver.chromium.launch_persistent_context(
             tmp_path_factory.mktemp("profile"),
@@ -156,25 +165,21 @@ def browser(server, tmp_path_factory):
             args=FLAGS,
             viewport={"width": 1400, "height": 1000},
         )
-        blocked = []
-
-        def loopback_only(route):
-            if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", loopback_only)
         try:
-            yield context
+            context.route("**/*", loopback_only)
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(server, wait_until="domcontentloaded")
+            page.wait_for_selector("[data-testid=stSidebarNav]", timeout=60_000)
+            wait_idle(page)
+            yield page
         finally:
             context.close()
+    assert not outside, f"the app asked for addresses outside the server: {sorted(set(outside))[:5]}"
 
 
 def wait_idle(page, timeout: float = PAGE_SECONDS) -> None:
     """Until the app's script has run to its end (the page shows its final state)."""
-    try:  # a widget change starts a rerun a moment later
+    try:  # a click or an upload starts a rerun a moment later
         page.wait_for_selector("[data-testid=stApp][data-test-script-state=running]", timeout=1500)
     except playwright.TimeoutError:
         pass
@@ -189,64 +194,82 @@ def assert_no_traceback(page, shot: str) -> None:
     assert "Traceback" not in text, f"{shot}: the page shows a traceback:\n{text[-2000:]}"
 
 
-def open_page(context, server: str, stem: str):
-    """A new tab on the home page, then the page `stem` clicked in the sidebar."""
-    page = context.new_page()
-    page.goto(server, wait_until="domcontentloaded")
-    page.wait_for_selector("[data-testid=stSidebarNav]", timeout=60_000)
+def click_in_sidebar(page, stem: str) -> None:
+    link = page.locator("[data-testid=stSidebarNavLink]").filter(has_text=re.compile(f"^{re.escape(title(stem))}$"))
+    if not link.first.is_visible():  # a long list is folded behind "View more"
+        page.locator("[data-testid=stSidebarNavViewButton]").first.click()
+    link.first.click()
+    page.wait_for_url(re.compile(r":\d+/?$" if stem == "overview" else f"/{stem}$"), timeout=30_000)
     wait_idle(page)
-    if stem != "overview":
-        link = page.locator("[data-testid=stSidebarNavLink]").filter(has_text=re.compile(f"^{re.escape(title(stem))}$"))
-        if link.count() == 0 or not link.first.is_visible():
-            more = page.locator("[data-testid=stSidebarNavViewButton]")
-            if more.count():
-                more.first.click()
-        link.first.click()
-        page.wait_for_url(re.compile(f"/{stem}$"), timeout=30_000)
-        wait_idle(page)
+
+
+def open_page(page, stem: str):
+    """The page `stem`, opened fresh by clicking it in the sidebar."""
+    if re.search(r":\d+/?$" if stem == "overview" else f"/{stem}$", page.url):
+        click_in_sidebar(page, "digits" if stem == "overview" else "overview")  # leave it, to start afresh
+    click_in_sidebar(page, stem)
     return page
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("stem", PAGES)
-def test_page_renders_from_the_sidebar(browser, server, stem):
-    page = open_page(browser, server, stem)
+def test_page_renders_from_the_sidebar(tab, stem):
+    page = open_page(tab, stem)
+    assert page.locator("[data-testid=stMain] h1").count() >= 1, f"{stem}: no title"
+    assert_no_traceback(page, stem)
+
+
+FAILED = "[data-testid=stException], [data-testid=stAlertContentError]"  # what a page shows when it cannot go on
+
+
+def settle(page, selector: str, what: str, timeout: float = PAGE_SECONDS) -> None:
+    """Wait for `selector` (or for an exception or error box) to show, then for the script to end."""
     try:
-        assert page.locator("[data-testid=stMain] h1").count() >= 1, f"{stem}: no title"
-        assert_no_traceback(page, stem)
-    finally:
-        page.close()
-
-
-def upload(page, path: Path) -> None:
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").first.set_input_files(str(path))
+        page.locator(f"{selector}, {FAILED}").first.wait_for(timeout=timeout * 1000)
+    except playwright.TimeoutError:
+        page.screenshot(path=SHOTS / "timeout.png", full_page=True)
+        pytest.fail(
+            f"{what} within {timeout:.0f} s; the page says:\n{page.locator('[data-testid=stMain]').inner_text()}"
+        )
     wait_idle(page)
+
+
+def fill_the_hole(page) -> None:
+    """Inpainting draws its result on request: the fewest search steps and starting points, then run."""
+    for label in ("Search steps", "Starting points"):
+        page.locator("[data-testid=stSlider]").filter(has_text=label).get_by_role("slider").press("Home")
+        wait_idle(page)
+    page.get_by_role("button", name="Fill the hole").click()
+
+
+# stem -> what the page needs after an upload before it shows its result
+RUN = {"inpainting": fill_the_hole}
 
 
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize("stem", [s for s in PAGES if s in UPLOADS])
-def test_upload_gives_a_result_and_a_bad_file_a_clear_error(browser, server, stem, tmp_path):
+def test_upload_gives_a_result_and_a_bad_file_a_clear_error(tab, stem, tmp_path):
     name, sample, result = UPLOADS[stem]
     good, bad = tmp_path / name, tmp_path / f"bad{Path(name).suffix}"
     good.write_bytes(sample())
     bad.write_bytes(os.urandom(4096))
-    page = open_page(browser, server, stem)
-    try:
-        if NOT_SHIPPED in page.locator("[data-testid=stMain]").inner_text():
-            pytest.skip(f"{stem}: its model is not in trained/, the page only says so")
-        page.locator("[data-testid=stRadio] label").filter(has_text=re.compile("^Upload")).first.click()
-        wait_idle(page)
-        assert_no_traceback(page, f"{stem}_upload_mode")
-        upload(page, good)
-        assert_no_traceback(page, f"{stem}_upload")
-        errors = page.locator("[data-testid=stAlertContentError]")
-        assert errors.count() == 0, f"{stem}: a valid {name} gives an error: {errors.first.inner_text()}"
-        page.locator(f"[data-testid={result}]").first.wait_for(timeout=PAGE_SECONDS * 1000)
+    page = open_page(tab, stem)
+    if NOT_SHIPPED in page.locator("[data-testid=stMain]").inner_text():
+        pytest.skip(f"{stem}: its model is not in trained/, the page only says so")
+    page.locator("[data-testid=stRadio] label").filter(has_text=re.compile("^Upload")).first.click()
+    settle(page, "[data-testid=stFileUploaderDropzone]", "no upload box")
+    assert_no_traceback(page, f"{stem}_upload_mode")
 
-        upload(page, bad)
-        assert_no_traceback(page, f"{stem}_bad_upload")
-        errors.first.wait_for(timeout=30_000)
-        message = errors.first.inner_text()
-        assert len(message) > 20 and "Something went wrong" not in message, f"{stem}: unclear error: {message}"
-    finally:
-        page.close()
+    uploader = page.locator("[data-testid=stFileUploaderDropzoneInput]").first
+    uploader.set_input_files(str(good))
+    RUN.get(stem, lambda page: None)(page)
+    settle(page, result, f"no result for a valid {name}")
+    assert_no_traceback(page, f"{stem}_upload")
+    errors = page.locator("[data-testid=stAlertContentError]")
+    assert errors.count() == 0, f"{stem}: a valid {name} gives an error: {errors.first.inner_text()}"
+
+    uploader.set_input_files(str(bad))
+    settle(page, FAILED, f"no error box for random bytes named {bad.name}", timeout=60)
+    assert_no_traceback(page, f"{stem}_bad_upload")
+    message = errors.first.inner_text()
+    assert len(message) > 20 and "Something went wrong" not in message, f"{stem}: unclear error: {message}"
