@@ -121,6 +121,19 @@ def test_decode_image_refuses_huge_dimensions_from_the_header(width, height):
         decode_image(png_header(width, height), max_pixels=100_000)
 
 
+@pytest.mark.parametrize(
+    "grey,file_format",
+    [
+        (np.linspace(0, 65535, 64 * 64).astype(np.uint16), "PNG"),  # 16-bit, as scanners and microscopes save
+        (np.linspace(0, 1, 64 * 64).astype(np.float32), "TIFF"),
+        (np.linspace(0, 255, 64 * 64).astype(np.float32), "TIFF"),
+    ],
+)
+def test_decode_image_scales_deep_greys_instead_of_clipping_them(grey, file_format):
+    image = decode_image(encoded(grey.reshape(64, 64), file_format), mode="L")
+    assert image.min() == 0 and image.max() == 255 and abs(image.mean() - 127.5) < 1
+
+
 @EXAMPLES
 @given(data=st.binary(max_size=1024))
 def test_read_image_takes_any_file(data, tmp_path_factory):

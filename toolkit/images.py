@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 from toolkit.errors import InputError
 
 MAX_PIXELS = 16_000_000  # a 4000x4000 photo; larger ones are refused before decoding
+DEEP_GREYS = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1}  # mode: white
 
 
 def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -30,6 +31,8 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -
                 )
             if width < 1 or height < 1:
                 raise InputError("The image has no pixels.")
+            if image.mode in DEEP_GREYS:  # 16-bit or float greys: PIL would clip them to 255, not scale them
+                image = _to_8_bits(image)
             if image.mode in ("RGBA", "LA", "P"):  # flatten transparency onto white, as viewers show it
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image.convert("RGBA"))
@@ -38,3 +41,10 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -
         raise
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
         raise InputError(f"This file is not a readable image ({type(err).__name__}). Use PNG or JPEG.") from err
+
+
+def _to_8_bits(image: Image.Image) -> Image.Image:
+    """A 16-bit (0-65535) or float (0-1) grey image as 8-bit "L"; a float image brighter than 1 is taken as 0-255."""
+    values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    white = DEEP_GREYS[image.mode] if image.mode != "F" or values.max(initial=0) <= 1 else 255
+    return Image.fromarray(np.clip(values * (255 / white), 0, 255).round().astype(np.uint8), "L")
