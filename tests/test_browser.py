@@ -76,11 +76,22 @@ def photo(x: int, y: int) -> tuple[int, int, int]:
     return (4 * x % 256, 4 * y % 256, 255 - 2 * (x + y) % 256)
 
 
-def wav(seconds: float = 2.0, rate: int = 16000) -> bytes:
-    """A mono 16-bit WAV: a 440 Hz tone over a 110 Hz one, loud enough to separate."""
+def huge_png() -> bytes:
+    """A PNG whose header claims 100000x100000 pixels (a decompression bomb): refused before decoding."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def wav(seconds: float = 2.0, rate: int = 16000, volume: int = 1) -> bytes:
+    """A mono 16-bit WAV: a 440 Hz tone over a 110 Hz one, loud enough to separate (silent with volume=0)."""
     frames = b"".join(
         struct.pack(
-            "<h", int(8000 * math.sin(2 * math.pi * 440 * n / rate) + 6000 * math.sin(2 * math.pi * 110 * n / rate))
+            "<h",
+            volume * int(8000 * math.sin(2 * math.pi * 440 * n / rate) + 6000 * math.sin(2 * math.pi * 110 * n / rate)),
         )
         for n in range(int(seconds * rate))
     )
@@ -273,3 +284,15 @@ def test_upload_gives_a_result_and_a_bad_file_a_clear_error(tab, stem, tmp_path)
     assert_no_traceback(page, f"{stem}_bad_upload")
     message = errors.first.inner_text()
     assert len(message) > 20 and "Something went wrong" not in message, f"{stem}: unclear error: {message}"
+
+    name, data, says = (
+        ("silent.wav", wav(volume=0), "silent") if name.endswith(".wav") else ("huge.png", huge_png(), "pixels")
+    )
+    (tmp_path / name).write_bytes(data)
+    uploader.set_input_files(str(tmp_path / name))
+    try:
+        errors.filter(has_text=says).first.wait_for(timeout=60_000)
+    except playwright.TimeoutError:
+        pytest.fail(f"{stem}: no error saying '{says}' for {name}: {page.locator('[data-testid=stMain]').inner_text()}")
+    wait_idle(page)
+    assert_no_traceback(page, f"{stem}_{Path(name).stem}_upload")

@@ -39,7 +39,12 @@ def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -
             return np.asarray(image.convert(mode), dtype=np.uint8)
     except InputError:
         raise
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
+    except Image.DecompressionBombError as err:  # a header PIL itself refuses to open: billions of pixels
+        raise InputError(
+            f"The image claims more pixels than can be opened safely; the limit is {max_pixels / 1e6:.0f} "
+            "megapixels. Resize it and try again."
+        ) from err
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
         raise InputError(f"This file is not a readable image ({type(err).__name__}). Use PNG or JPEG.") from err
 
 
