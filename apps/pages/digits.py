@@ -34,7 +34,13 @@ image, truth = None, None
 try:
     if source == "Draw":
         drawing = st_canvas(
-            stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280, key="canvas"
+            stroke_width=18,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=280,
+            width=280,
+            return_image_data=True,
+            key="canvas",
         )
         if drawing.image_data is not None and drawing.image_data[..., :3].max() > 0:
             image = prepare_drawing(drawing.image_data)

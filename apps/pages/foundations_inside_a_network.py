@@ -67,7 +67,13 @@ try:
             image = prepare_image(name, ui.read_uploaded_image(uploaded, max_pixels=16_000_000))
     else:
         drawing = st_canvas(
-            stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280, key="canvas"
+            stroke_width=18,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=280,
+            width=280,
+            return_image_data=True,
+            key="canvas",
         )
         if drawing.image_data is not None and drawing.image_data[..., :3].max() > 0:
             image = prepare_image(name, drawing.image_data[..., :3].astype(np.uint8))

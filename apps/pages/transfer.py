@@ -108,6 +108,9 @@ def train_own_head(data: bytes, epochs: int) -> None:
 
 tab = st.radio("Mode", ["Classify a photo", "Bring your own classes"], horizontal=True, key="mode")
 try:
-    classify_tab() if tab == "Classify a photo" else own_classes_tab()
+    if tab == "Classify a photo":
+        classify_tab()
+    else:
+        own_classes_tab()
 except ToolkitError as err:
     ui.show_error(err)

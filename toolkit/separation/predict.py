@@ -46,6 +46,8 @@ def load_mixture(
             audio = audio.T
         if audio.ndim not in (1, 2) or audio.size == 0:
             raise InputError(f"Expected mono or multichannel audio, got an array of shape {audio.shape}.")
+        if not np.all(np.isfinite(audio)):
+            raise InputError("The audio contains NaN or infinite samples.")
         if sr != SAMPLE_RATE:
             audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE, res_type="soxr_hq")
     mono = audio.mean(axis=0) if audio.ndim == 2 else audio
@@ -68,7 +70,7 @@ def decode_audio(data: bytes, max_bytes: int = 100 * 2**20) -> tuple[np.ndarray,
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise InputError(f"This file is not audio that can be read (wav, flac, ogg, mp3): {err}") from err
+        raise InputError("This file is not audio that can be read (wav, flac, ogg, mp3).") from err
     return audio.T, rate
 
 

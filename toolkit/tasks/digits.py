@@ -106,6 +106,8 @@ def prepare_drawing(image: np.ndarray) -> np.ndarray:
     a user's image gets the same treatment so the model sees what it was trained on.
     """
     gray = np.asarray(image, dtype=np.float32)
+    if gray.ndim == 3 and gray.shape[-1] not in (1, 3, 4):
+        raise InputError(f"Expected a grey, RGB or RGBA image, got {gray.shape[-1]} channels.")
     if gray.ndim == 3:
         if gray.shape[-1] == 4:  # transparent pixels count as background
             gray = gray[..., :3] * (gray[..., 3:] / 255.0)

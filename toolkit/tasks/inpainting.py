@@ -89,6 +89,10 @@ def prepare_image(pixels: np.ndarray, dataset: str) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) < 8:
         raise InputError(f"Expected an image of at least 8x8 pixels, got shape {pixels.shape}.")
+    if pixels.ndim == 3 and pixels.shape[-1] not in (1, 3, 4):
+        raise InputError(f"Expected a grey, RGB or RGBA image, got {pixels.shape[-1]} channels.")
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
     height, width, channels = IMAGE_SHAPES[dataset]
     padding = 2 if dataset in ("fashion_mnist", "mnist") else 0
     image = Image.fromarray(pixels.astype(np.uint8)).convert("L" if channels == 1 else "RGB")
