@@ -28,9 +28,9 @@ with distribution_scope("data_parallel") as devices:
     pass
 weights, losses = {}, {}
 for mode in ("none", "data_parallel"):
-    # full-batch steps: the comparison does not depend on how each path shuffles
+    # full-batch steps and no random augmentation: nothing depends on how each path draws random numbers
     result = train(["task=digits", "model=lenet5", "epochs=2", "batch_size=80", "verbose=0", "learning_rate=0.001",
-                    f"data_dir={sys.argv[1]}", f"run_dir={sys.argv[2]}/{mode}", f"distribute={mode}"])
+                    "augment=false", f"data_dir={sys.argv[1]}", f"run_dir={sys.argv[2]}/{mode}", f"distribute={mode}"])
     weights[mode] = [np.asarray(w) for w in result.model.get_weights()]
     losses[mode] = [float(row["loss"]) for row in csv.DictReader(open(f"{sys.argv[2]}/{mode}/log.csv"))]
 difference = max(float(np.abs(a - b).max()) for a, b in zip(weights["none"], weights["data_parallel"]))

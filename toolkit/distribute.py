@@ -2,11 +2,13 @@
 
 JAX uses `keras.distribution.DataParallel` (one batch split across devices, gradients combined by
 the compiled step); TensorFlow uses `tf.distribute.MirroredStrategy`. Nothing here averages gradients
-by hand. For a multi-process JAX job, call `keras.distribution.initialize()` in each process first.
+by hand. In a multi-process JAX job, set KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_NUM_PROCESSES
+and KERAS_DISTRIBUTION_PROCESS_ID in each process: the scope then calls `keras.distribution.initialize()`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +30,8 @@ def distribution_scope(mode: str) -> Iterator[int]:
         return
     backend = keras.backend.backend()
     if backend == "jax":
+        if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # one process of a multi-host job
+            keras.distribution.initialize()
         distribution = keras.distribution.DataParallel()
         previous = keras.distribution.distribution()
         keras.distribution.set_distribution(distribution)
