@@ -31,6 +31,35 @@ def read_uploaded_image(uploaded: Any, mode: str = "RGB", max_pixels: int = MAX_
     return decode_image(uploaded.getvalue(), mode=mode, max_pixels=max_pixels)
 
 
+def drawing_canvas_available() -> bool:
+    return _canvas() is not None
+
+
+def drawing_canvas(key: str = "canvas") -> np.ndarray | None:
+    """A 280x280 black canvas to draw on in white: its RGBA pixels (H, W, 4) once something is drawn, else None."""
+    drawing = _canvas()(
+        stroke_width=18,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=280,
+        width=280,
+        return_image_data=True,
+        key=key,
+    )
+    if drawing.image_data is None or drawing.image_data[..., :3].max() == 0:
+        return None
+    return drawing.image_data
+
+
+def _canvas():
+    """streamlit-drawable-canvas, or None where it cannot load (it refuses to import outside a running app)."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception:
+        return None
+    return st_canvas
+
+
 def show_error(err: Exception) -> None:
     """A user error as a red box; anything else too, but with its type so it can be reported."""
     if isinstance(err, ToolkitError):

@@ -23,27 +23,14 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
     return load_idx_split("digits", "mnist", "test")
 
 
-try:
-    from streamlit_drawable_canvas import st_canvas
-except Exception:  # ImportError, or StreamlitAPIException outside a running app: uploads still work
-    st_canvas = None
-
-sources = (["Draw"] if st_canvas else []) + ["Upload", "MNIST test image"]
+sources = (["Draw"] if ui.drawing_canvas_available() else []) + ["Upload", "MNIST test image"]
 source = st.radio("Input", sources, horizontal=True, key="source")
 image, truth = None, None
 try:
     if source == "Draw":
-        drawing = st_canvas(
-            stroke_width=18,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            height=280,
-            width=280,
-            return_image_data=True,
-            key="canvas",
-        )
-        if drawing.image_data is not None and drawing.image_data[..., :3].max() > 0:
-            image = prepare_drawing(drawing.image_data)
+        drawing = ui.drawing_canvas()
+        if drawing is not None:
+            image = prepare_drawing(drawing)
     elif source == "Upload":
         uploaded = st.file_uploader("An image of one digit", type=ui.IMAGE_TYPES, key="upload")
         if uploaded is not None:

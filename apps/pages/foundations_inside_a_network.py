@@ -2,7 +2,6 @@
 
 import numpy as np
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from toolkit import ui
 from toolkit.errors import ToolkitError
@@ -18,11 +17,6 @@ from toolkit.foundations.feature_maps import (
 
 MAX_MAPS = 64  # feature maps shown per layer
 DISPLAY_WIDTH = 640  # pixels, about, for each mosaic
-
-try:
-    from streamlit_drawable_canvas import st_canvas
-except (ImportError, StreamlitAPIException):  # missing or incompatible canvas: uploads and test images still work
-    st_canvas = None
 
 st.title("Inside a trained network")
 st.markdown(
@@ -53,7 +47,7 @@ def cached_test_images(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 st.subheader("Feature maps of an image")
-sources = ["Test image", "Upload"] + (["Draw"] if st_canvas else [])
+sources = ["Test image", "Upload"] + (["Draw"] if ui.drawing_canvas_available() else [])
 source = st.radio("Input", sources, horizontal=True, key="source")
 image, truth = None, None
 try:
@@ -66,17 +60,9 @@ try:
         if uploaded is not None:
             image = prepare_image(name, ui.read_uploaded_image(uploaded, max_pixels=16_000_000))
     else:
-        drawing = st_canvas(
-            stroke_width=18,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            height=280,
-            width=280,
-            return_image_data=True,
-            key="canvas",
-        )
-        if drawing.image_data is not None and drawing.image_data[..., :3].max() > 0:
-            image = prepare_image(name, drawing.image_data[..., :3].astype(np.uint8))
+        drawing = ui.drawing_canvas()
+        if drawing is not None:
+            image = prepare_image(name, drawing[..., :3].astype(np.uint8))
 except ToolkitError as err:
     ui.show_error(err)
     st.stop()
