@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from tests.harness import app_page, assert_round_trip, train_once
 from toolkit import pretrained
 from toolkit.data.idx import load_idx_split
+from toolkit.errors import ToolkitError
 from toolkit.evaluate import evaluate
 from toolkit.tasks.digits import Digits, DigitsConfig, prepare_drawing
 from toolkit.train import train
@@ -125,3 +126,10 @@ def test_router_runs():
     app = app_page("Home").run()
     assert not app.exception
     assert app.title[0].value == "toolkit"
+
+
+def test_nan_loss_stops_with_a_message(tiny_mnist, tmp_path):
+    words = ["task=digits", "model=mlp", f"data_dir={tiny_mnist}", "batch_size=16", "learning_rate=1e30"]
+    with pytest.raises(ToolkitError, match="the loss became nan in epoch 1. Try a lower learning_rate"):
+        train_once(words, tmp_path)
+    assert not (tmp_path / "out").exists()  # nothing shipped
