@@ -26,6 +26,19 @@ def best_time(fn: Callable[[], Any], repeats: int = 5) -> float:
     return min(times)
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch; the fastest one excludes tracing and compilation of the first."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> Path:
     """bench/results/<name>.json (rows + machine) and a Markdown table beside it."""
     result = {
