@@ -17,6 +17,7 @@ from toolkit.config import RunConfig, parse_overrides
 from toolkit.data.idx import load_idx, load_idx_split
 from toolkit.data.paths import data_dir, require_files
 from toolkit.errors import ConfigError, DataNotFoundError, InputError, ToolkitError
+from toolkit.train import BestCheckpoint
 
 
 def test_overrides_are_typed():
@@ -139,3 +140,15 @@ def test_cli_reports_user_errors_without_traceback():
     )
     assert result.returncode == 2
     assert "error: Unknown task 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_best_checkpoint_of_a_resumed_run_keeps_the_better_file(tmp_path):
+    log, best = tmp_path / "log.csv", tmp_path / "best.keras"
+    log.write_text("epoch,val_loss\n0,0.5\n1,0.3\n")
+    best.write_bytes(b"the checkpoint of epoch 1")
+    checkpoint = BestCheckpoint(best, "val_loss", log)
+    checkpoint.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    checkpoint.on_epoch_end(2, {"val_loss": 0.4})
+    assert best.read_bytes() == b"the checkpoint of epoch 1"
+    checkpoint.on_epoch_end(3, {"val_loss": 0.2})
+    assert io.load_model(best).count_params() == 3

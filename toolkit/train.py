@@ -8,6 +8,7 @@ final model and its card there.
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 from collections.abc import Sequence
@@ -33,13 +34,18 @@ RUNS_ROOT = Path("runs")
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Keep the best model so far (by `monitor`), written atomically."""
+    """Keep the best model so far (by `monitor`), written atomically.
 
-    def __init__(self, path: Path, monitor: str):
+    A resumed run starts from the best value in the run's log, so it never replaces a better checkpoint.
+    """
+
+    def __init__(self, path: Path, monitor: str, log: Path):
         super().__init__()
         self.path, self.monitor = path, monitor
-        self.best = math.inf if not monitor.endswith(("accuracy", "psnr")) else -math.inf
-        self.sign = 1 if self.best == math.inf else -1
+        self.sign = -1 if monitor.endswith(("accuracy", "psnr")) else 1
+        rows = csv.DictReader(log.read_text().splitlines()) if log.exists() else []
+        logged = [float(row[monitor]) for row in rows if row.get(monitor)]
+        self.best = min(logged, key=lambda v: self.sign * v) if logged and path.exists() else self.sign * math.inf
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -120,7 +126,7 @@ def train(words: Sequence[str]) -> TrainResult:
     ]
     best = run_dir / "best.keras"
     if task.monitor and data.val is not None:
-        callbacks.append(BestCheckpoint(best, task.monitor))
+        callbacks.append(BestCheckpoint(best, task.monitor, run_dir / "log.csv"))
 
     start = time.perf_counter()
     with distribution_scope(config.distribute) as replicas:
