@@ -37,11 +37,11 @@ def list_image_folder(
     return paths, np.asarray(labels, dtype="int32"), names
 
 
-def read_image(path: str | os.PathLike, image_size: tuple[int, int] | None = None) -> np.ndarray:
-    """One RGB image as uint8 (H, W, 3), resized to `image_size` (height, width) if given."""
+def read_image(path: str | os.PathLike, image_size: tuple[int, int] | None = None, mode: str = "RGB") -> np.ndarray:
+    """One image as uint8, (H, W, 3) for mode "RGB" or (H, W) for "L", resized to `image_size` (height, width)."""
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            image = image.convert(mode)
             if image_size is not None and image.size != (image_size[1], image_size[0]):
                 image = image.resize((image_size[1], image_size[0]), Image.BILINEAR)
             return np.asarray(image, dtype=np.uint8)

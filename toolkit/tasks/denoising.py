@@ -23,9 +23,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 from omegaconf import DictConfig
-from PIL import Image, UnidentifiedImageError
 
 from toolkit.config import RunConfig
+from toolkit.data.image_folder import read_image
 from toolkit.data.paths import REPO_ROOT, require_files
 from toolkit.denoising.baselines import BASELINES, FigureCache
 from toolkit.denoising.inference import add_noise, denoise, noise_rng
@@ -76,11 +76,7 @@ def training_sigma(config: DictConfig) -> float | None:
 
 def read_gray(path: Path) -> np.ndarray:
     """One image file as grayscale float32 (H, W) in [0, 1]."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"), np.float32) / 255
-    except (OSError, UnidentifiedImageError) as err:
-        raise InputError(f"Cannot read image {path}: {err}") from err
+    return read_image(path, mode="L").astype(np.float32) / 255
 
 
 def load_image_set(name: str, config: DictConfig, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
