@@ -15,7 +15,6 @@ soundfont give the same corpus.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from toolkit import io
 from toolkit.errors import DataNotFoundError, ToolkitError
 from toolkit.separation.data import DEFAULT_CORPUS, SPLITS
 from toolkit.separation.stft import SAMPLE_RATE
@@ -265,8 +265,7 @@ def render_corpus(
         s: round(sum(p["seconds"] for p in manifest["pieces"] if p["split"] == s), 1) for s in SPLITS
     }
     manifest["render_seconds"] = round(time.perf_counter() - start, 1)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    io.write_json(manifest, out / "manifest.json")  # atomic: a complete corpus has a complete manifest
     return manifest
 
 
