@@ -50,7 +50,7 @@ if image is None:
 probabilities = model.predict(image[None].astype("float32"), verbose=0)[0]
 predicted = int(probabilities.argmax())
 left, right = st.columns(2)
-left.image(np.repeat(np.repeat(image[..., 0], 8, 0), 8, 1).astype("uint8"), caption="what the model sees (28x28)")
+left.image(ui.enlarge(image).astype("uint8"), caption="what the model sees (28x28)")
 right.metric("Prediction", CLASSES[predicted], f"{probabilities[predicted]:.1%} sure", delta_color="off")
 if truth is not None:
     right.write(f"True label: **{truth}**")

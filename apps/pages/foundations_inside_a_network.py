@@ -77,7 +77,7 @@ probabilities = model.predict(image[None].astype("float32"), verbose=0)[0]
 predicted = int(probabilities.argmax())
 
 left, right = st.columns([1, 3])
-left.image(np.repeat(np.repeat(image, 6, 0), 6, 1).squeeze().astype(np.uint8), caption="the input")
+left.image(ui.enlarge(image, 6).astype(np.uint8), caption="the input")
 left.metric("Prediction", classes[predicted], f"{probabilities[predicted]:.1%} sure", delta_color="off")
 if truth is not None:
     left.write(f"True class: **{truth}**")

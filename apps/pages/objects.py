@@ -52,11 +52,12 @@ if image is None:
 probabilities = model.predict(image[None].astype("float32"), verbose=0)[0]
 top5 = np.argsort(probabilities)[::-1][:5]
 cam = grad_cam(model, image[None].astype("float32"), int(top5[0]))[0]
-zoom = lambda picture: np.repeat(np.repeat(picture, ZOOM, 0), ZOOM, 1).squeeze()  # noqa: E731
 
 left, middle, right = st.columns(3)
-left.image(zoom(image), caption=f"what the model sees ({image.shape[1]}x{image.shape[0]})")
-middle.image(zoom(heatmap_overlay(image, cam)), caption=f"where it looks for '{classes[top5[0]]}' (Grad-CAM)")
+left.image(ui.enlarge(image, ZOOM), caption=f"what the model sees ({image.shape[1]}x{image.shape[0]})")
+middle.image(
+    ui.enlarge(heatmap_overlay(image, cam), ZOOM), caption=f"where it looks for '{classes[top5[0]]}' (Grad-CAM)"
+)
 right.metric("Prediction", classes[top5[0]], f"{probabilities[top5[0]]:.1%} sure", delta_color="off")
 if truth is not None:
     right.write(f"True class: **{truth}**")
