@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.harness import app_page, assert_round_trip, train_once
-from toolkit import pretrained
+from toolkit import pretrained, tasks
 from toolkit.data.idx import load_idx_split
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import evaluate
@@ -115,11 +115,12 @@ def test_digits_page_classifies_a_test_image():
     assert page.metric[0].value == "9"
 
 
-def test_home_lists_the_shipped_digits_model():
+def test_home_lists_the_shipped_models_in_course_order():
     home = app_page("overview").run()
     assert not home.exception
     table = home.dataframe[0].value
     assert "trained/digits.keras" in table["model file"].tolist()
+    assert list(dict.fromkeys(table["task"]))[:6] == list(tasks.COURSE_ORDER)
 
 
 def test_router_runs():

@@ -27,5 +27,5 @@ for name in tasks.names():
                 "trained on": ", ".join(card["hardware"]["accelerators"]) or "CPU" if card else "",
             }
         )
-st.dataframe(rows, hide_index=True, use_container_width=True)
+st.dataframe(rows, hide_index=True, width="stretch")
 st.caption("Pick a task in the sidebar. Pages work offline on the shipped models.")

@@ -8,6 +8,7 @@ import pkgutil
 from toolkit.errors import ConfigError
 from toolkit.task import Task
 
+COURSE_ORDER = ("digits", "objects", "denoising", "transfer", "separation", "inpainting")  # as the course teaches them
 _TASKS: dict[str, Task] = {}
 for _info in pkgutil.iter_modules(__path__):
     _module = importlib.import_module(f"{__name__}.{_info.name}")
@@ -16,7 +17,9 @@ for _info in pkgutil.iter_modules(__path__):
 
 
 def names() -> list[str]:
-    return sorted(_TASKS)
+    """Task names in the course's order; tasks added later follow alphabetically."""
+    rank = {name: i for i, name in enumerate(COURSE_ORDER)}
+    return sorted(_TASKS, key=lambda name: (rank.get(name, len(rank)), name))
 
 
 def get(name: str | None) -> Task:
