@@ -45,6 +45,17 @@ def test_train_cli_writes_run_and_card(tiny_mnist, tmp_path):
     assert card["hardware"]["cpu_cores"] >= 1 and card["training_seconds"] > 0
 
 
+def test_init_starts_from_a_saved_model_and_refuses_another_network(tiny_mnist, tmp_path):
+    first = train_once(["task=digits", "model=mlp", f"data_dir={tiny_mnist}"], tmp_path / "a")
+    shipped = tmp_path / "a" / "out" / "digits_mlp.keras"
+    words = ["task=digits", "model=mlp", f"data_dir={tiny_mnist}", f"init={shipped}", "learning_rate=0"]
+    again = train_once(words, tmp_path / "b")  # no learning: the weights stay the ones it started from
+    for before, after in zip(first.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_allclose(after, before)
+    with pytest.raises(ToolkitError, match="different network"):
+        train_once(["task=digits", "model=lenet5", f"data_dir={tiny_mnist}", f"init={shipped}"], tmp_path / "c")
+
+
 class InterruptAfterSecondEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 1:

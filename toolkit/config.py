@@ -31,6 +31,7 @@ class RunConfig:
     run_dir: str | None = None  # default: runs/<task>/<time>/
     resume: bool = False  # continue the interrupted run in run_dir (default: the latest one)
     backup_every: int = 0  # also back up every N steps, so a kill mid-epoch loses little; 0 = per epoch
+    init: str | None = None  # start from the weights of this .keras file (same network), e.g. a shipped model
     out: str | None = None  # folder that receives the final <artifact>.keras and its card
     model_path: str | None = None  # evaluate: the model to measure (default: the shipped one)
     json: str | None = None  # evaluate: also write the results to this JSON file

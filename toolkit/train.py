@@ -85,6 +85,19 @@ def without_training_state(model: keras.Model) -> keras.Model:
         return model
 
 
+def start_from(model: keras.Model, path: str) -> None:
+    """Copy the weights of the model in `path` into `model` (fine-tuning a shipped model, a warm restart)."""
+    source = io.load_model(path)
+    theirs, ours = [w.shape for w in source.weights], [w.shape for w in model.weights]
+    if theirs != ours:
+        raise ToolkitError(
+            f"init={path} holds a different network ({len(theirs)} weights, {source.count_params():,} parameters) "
+            f"than the one configured here ({len(ours)} weights, {model.count_params():,} parameters). "
+            "Use the same model settings as the run that made it (see its card)."
+        )
+    model.set_weights(source.get_weights())
+
+
 def resolve_run_dir(task: Task, config: DictConfig) -> Path:
     """The run's folder: given, the latest unfinished one (resume), or a new timestamped one."""
     if config.run_dir:
@@ -132,6 +145,8 @@ def train(words: Sequence[str]) -> TrainResult:
     with distribution_scope(config.distribute) as replicas:
         data.train, data.val = (even_batches(d, config.batch_size, replicas) for d in (data.train, data.val))
         model = task.build(config)
+        if config.init:  # a resumed run then restores its own backup on top
+            start_from(model, config.init)
         task.compile(model, config, steps)
         try:
             history = task.fit(model, data, config, callbacks)
