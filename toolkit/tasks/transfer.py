@@ -3,7 +3,7 @@
 The course's two stages, with the same network trained from scratch as the comparison:
 1. the ImageNet backbone (EfficientNet-Lite0, converted from PyTorch; see toolkit/backbones) is frozen and only a
    new head (pooling, dropout, softmax) is trained, on augmented images;
-2. the top blocks (`fine_tune_from=block6a` onwards) are unfrozen and trained with a lower learning rate;
+2. the backbone from `fine_tune_from=block2a` onwards are unfrozen and trained with a lower learning rate;
    BatchNorm stays in inference mode (the backbone is called with `training=False` and its BN layers stay
    frozen), so a small batch never overwrites the ImageNet statistics.
 
@@ -48,9 +48,9 @@ class TransferConfig(RunConfig):
     backbone_weights: str | None = None  # local weights file; efficientnet_lite0 defaults to the shipped one
     epochs: int = 30  # stage 1: frozen backbone, new head trained on cached features
     learning_rate: float = 1e-3
-    fine_tune_epochs: int = 5  # stage 2 (transfer only); scratch trains `epochs` on images
-    fine_tune_from: str = "block6a"  # first backbone layer (name prefix) trained in stage 2
-    fine_tune_learning_rate: float = 2e-4
+    fine_tune_epochs: int = 15  # stage 2 (transfer only); scratch trains `epochs` on images
+    fine_tune_from: str = "block2a"  # first backbone layer (name prefix) trained in stage 2
+    fine_tune_learning_rate: float = 3e-4
     batch_size: int = 32
     dropout: float = 0.3
     label_curve: bool = True  # evaluate: also the accuracy over 10 / 50 / all labels per class
