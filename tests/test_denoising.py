@@ -87,6 +87,8 @@ def test_dncnn_has_the_papers_size():
     assert len([w for w in model.layers if w.__class__.__name__ == "Conv2D"]) == 17
     # 1x64 first conv with bias; 15 x (64x64 conv + BatchNorm); 64x1 last conv with bias
     assert model.count_params() == (9 * 64 + 64) + 15 * (9 * 64 * 64 + 4 * 64) + (9 * 64 + 1)
+    # the default mixed_bfloat16: hidden layers compute in bfloat16, the residual and the output stay float32
+    assert model.layers[1].compute_dtype == "bfloat16" and model.get_layer("clean").compute_dtype == "float32"
 
 
 @pytest.mark.parametrize("variant", ["dncnn", "dae"])

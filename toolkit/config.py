@@ -36,6 +36,7 @@ class RunConfig:
     model_path: str | None = None  # evaluate: the model to measure (default: the shipped one)
     json: str | None = None  # evaluate: also write the results to this JSON file
     verbose: int = 1  # 1 = progress bar, 2 = one line per epoch, 0 = silent
+    precision: str = "float32"  # Keras dtype policy of the model: float32, mixed_bfloat16 or mixed_float16
     distribute: str = "none"  # "data_parallel": split each batch over all local devices (toolkit.distribute)
 
 

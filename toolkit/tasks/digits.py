@@ -61,7 +61,7 @@ def build_mlp(config: DictConfig) -> keras.Model:
     for units in (512, 256):
         x = layers.Dense(units, activation="relu")(x)
         x = layers.Dropout(config.dropout)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    outputs = layers.Dense(10, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="mlp")
 
 
@@ -76,7 +76,7 @@ def build_lenet5(config: DictConfig) -> keras.Model:
     x = layers.Flatten()(x)
     x = layers.Dense(120, activation="tanh")(x)
     x = layers.Dense(84, activation="tanh")(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    outputs = layers.Dense(10, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="lenet5")
 
 
@@ -95,7 +95,7 @@ def build_cnn(config: DictConfig) -> keras.Model:
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(2 * config.dropout)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    outputs = layers.Dense(10, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="cnn")
 
 

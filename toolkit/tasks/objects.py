@@ -105,7 +105,7 @@ def _classifier_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
     """Global average pooling, dropout and a softmax layer (what `toolkit.grad_cam` explains)."""
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(dropout)(x)
-    return layers.Dense(10, activation="softmax", name="probabilities")(x)
+    return layers.Dense(10, activation="softmax", dtype="float32", name="probabilities")(x)
 
 
 def _conv_bn_relu(x: keras.KerasTensor, filters: int, strides: int = 1, relu: bool = True) -> keras.KerasTensor:

@@ -133,7 +133,7 @@ def _classifier(config: DictConfig, backbone: keras.Model, frozen_statistics: bo
     x = backbone(x, training=False) if frozen_statistics else backbone(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
-    outputs = layers.Dense(len(class_names(config)), activation="softmax", name="classifier")(x)
+    outputs = layers.Dense(len(class_names(config)), activation="softmax", dtype="float32", name="classifier")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
