@@ -1,5 +1,6 @@
 """Digits: the three networks, training and evaluation through the CLIs, the shipped model and its page."""
 
+import hashlib
 import json
 
 import keras
@@ -52,6 +53,8 @@ def test_init_starts_from_a_saved_model_and_refuses_another_network(tiny_mnist, 
     again = train_once(words, tmp_path / "b")  # no learning: the weights stay the ones it started from
     for before, after in zip(first.model.get_weights(), again.model.get_weights()):
         np.testing.assert_allclose(after, before)
+    digest = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert again.card["started_from"] == {"file": str(shipped), "sha256": digest}  # the card names its origin
     with pytest.raises(ToolkitError, match="different network"):
         train_once(["task=digits", "model=lenet5", f"data_dir={tiny_mnist}", f"init={shipped}"], tmp_path / "c")
 

@@ -9,6 +9,7 @@ final model and its card there.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -85,8 +86,12 @@ def without_training_state(model: keras.Model) -> keras.Model:
         return model
 
 
-def start_from(model: keras.Model, path: str) -> None:
-    """Copy the weights of the model in `path` into `model` (fine-tuning a shipped model, a warm restart)."""
+def start_from(model: keras.Model, path: str) -> dict[str, str]:
+    """Copy the weights of the model in `path` into `model` (fine-tuning a shipped model, a warm restart).
+
+    Returns the file's name and SHA-256 for the card: `trained/` files change, the card must say which one it was.
+    """
+    origin = {"file": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
     source = io.load_model(path)
     theirs, ours = [w.shape for w in source.weights], [w.shape for w in model.weights]
     if theirs != ours:
@@ -96,6 +101,7 @@ def start_from(model: keras.Model, path: str) -> None:
             "Use the same model settings as the run that made it (see its card)."
         )
     model.set_weights(source.get_weights())
+    return origin
 
 
 def resolve_run_dir(task: Task, config: DictConfig) -> Path:
@@ -145,8 +151,7 @@ def train(words: Sequence[str]) -> TrainResult:
     with distribution_scope(config.distribute) as replicas:
         data.train, data.val = (even_batches(d, config.batch_size, replicas) for d in (data.train, data.val))
         model = task.build(config)
-        if config.init:  # a resumed run then restores its own backup on top
-            start_from(model, config.init)
+        started_from = start_from(model, config.init) if config.init else None  # a resumed run restores on top
         task.compile(model, config, steps)
         try:
             history = task.fit(model, data, config, callbacks)
@@ -166,6 +171,8 @@ def train(words: Sequence[str]) -> TrainResult:
     evaluation = task.evaluate(model, config)
     io.save_model(model, run_dir / "model.keras")
     card = make_card(task, config, model, data, evaluation, seconds)
+    if started_from:
+        card["started_from"] = started_from
     io.write_json(card, run_dir / "metrics.json")
     if config.out:
         stem = Path(config.out) / task.artifact(config)
