@@ -207,8 +207,9 @@ def test_blind_evaluation_reports_the_three_published_levels(tiny_images):
 
 @pytest.fixture
 def shipped_tiny_model(tiny_images, tmp_path, monkeypatch):
-    """A tiny `denoising` model trained on the tiny sets, shipped into a private trained/ folder."""
+    """Tiny `denoising` and `denoising_blind` models trained on the tiny sets, shipped into a private trained/."""
     train_once(["task=denoising", f"data_dir={tiny_images}", *TINY, "baselines=none"], tmp_path)
+    train_once(["task=denoising", "sigma=blind", f"data_dir={tiny_images}", *TINY, "baselines=none"], tmp_path)
     monkeypatch.setenv("TOOLKIT_TRAINED", str(tmp_path / "out"))
     monkeypatch.setenv("TOOLKIT_DATA", str(tiny_images))
     return tmp_path / "out"
@@ -222,6 +223,9 @@ def test_page_denoises_a_test_image_and_offers_the_result(shipped_tiny_model):
     assert not page.exception and not page.error
     assert page.warning  # sigma 50 is outside the model's training level
     assert len(page.columns) == 3  # noisy, denoised, clean
+    page.radio(key="model").set_value("denoising_blind").run()
+    assert not page.exception and not page.warning  # the blind model covers sigma 50
+    assert "dB at sigma 15" in page.caption[0].value and "dB at sigma 50" in page.caption[0].value
     page.checkbox(key="already_noisy").check().run()
     assert not page.exception and len(page.columns) == 2
     assert page.get("download_button")

@@ -7,23 +7,31 @@ import streamlit as st
 from omegaconf import OmegaConf
 from PIL import Image
 
-from toolkit import ui
+from toolkit import pretrained, ui
 from toolkit.denoising.inference import add_noise, denoise, noise_rng
 from toolkit.denoising.quality import psnr, ssim, to_uint8
 from toolkit.errors import ToolkitError
 from toolkit.tasks.denoising import DenoisingConfig, load_image_set
 
 MAX_PIXELS = 2_000_000  # a 1600x1200 photo: tiled, about half a minute on two CPU cores
+MODELS = {  # shipped file -> what it is
+    "denoising": "DnCNN, trained at sigma 25",
+    "denoising_blind": "DnCNN blind, trained at sigma 0-55",
+    "denoising_dae": "denoising autoencoder, sigma 25",
+}
 
 st.title("Denoising")
 if not ui.require_shipped("denoising"):
     st.stop()
-model, card = ui.shipped_model("denoising"), ui.shipped_card("denoising")
+shipped = [name for name in MODELS if name in pretrained.list()]
+choice = st.radio("Model", shipped, format_func=MODELS.get, horizontal=True, key="model")
+model, card = ui.shipped_model(choice), ui.shipped_card(choice)
 metrics, trained_sigma = card["metrics"], card["config"]["sigma"]
+measured = [s for s in ("15", "25", "50") if f"psnr_{s}" in metrics]
 st.caption(
-    f"`{card['variant']}` ({card['parameters']:,} parameters) trained at noise level sigma={trained_sigma}. "
-    f"On BSD68 at sigma={trained_sigma}: {metrics['psnr']:.2f} dB PSNR"
-    + (f" (BM3D {metrics['bm3d_psnr_25']:.2f} dB)." if "bm3d_psnr_25" in metrics else ".")
+    f"`{card['variant']}` ({card['parameters']:,} parameters), trained at sigma={trained_sigma}. On BSD68: "
+    + ", ".join(f"{metrics[f'psnr_{s}']:.2f} dB at sigma {s}" for s in measured)
+    + (f" (BM3D {metrics['bm3d_psnr_25']:.2f} dB at sigma 25)." if "bm3d_psnr_25" in metrics else ".")
 )
 
 
@@ -57,7 +65,7 @@ try:
         clean, noisy = None, image.astype(np.float32)
     else:
         sigma = st.slider("Noise level sigma (0-255 scale)", 5, 75, 25, step=5, key="sigma")
-        if str(sigma) != str(trained_sigma):
+        if trained_sigma != "blind" and str(sigma) != str(trained_sigma):
             st.warning(f"This model was trained at sigma={trained_sigma}; other levels are outside its training.")
         clean, noisy = image, add_noise(image, sigma, noise_rng(0, sigma, name))
     with st.spinner("Denoising..."):
