@@ -32,12 +32,12 @@ def read_uploaded_image(uploaded: Any, mode: str = "RGB", max_pixels: int = MAX_
 
 
 def drawing_canvas_available() -> bool:
-    return _canvas() is not None
+    return canvas_component() is not None
 
 
 def drawing_canvas(key: str = "canvas") -> np.ndarray | None:
     """A 280x280 black canvas to draw on in white: its RGBA pixels (H, W, 4) once something is drawn, else None."""
-    drawing = _canvas()(
+    drawing = canvas_component()(
         stroke_width=18,
         stroke_color="#FFFFFF",
         background_color="#000000",
@@ -51,7 +51,7 @@ def drawing_canvas(key: str = "canvas") -> np.ndarray | None:
     return drawing.image_data
 
 
-def _canvas():
+def canvas_component():
     """streamlit-drawable-canvas, or None where it cannot load (it refuses to import outside a running app)."""
     try:
         from streamlit_drawable_canvas import st_canvas

@@ -37,10 +37,7 @@ def display(picture: np.ndarray) -> np.ndarray:
     return picture[..., 0] if picture.shape[-1] == 1 else picture
 
 
-try:
-    from streamlit_drawable_canvas import st_canvas
-except ImportError:  # the canvas is optional: the named masks still work
-    st_canvas = None
+st_canvas = ui.canvas_component()  # optional: without it the named masks still work
 
 try:
     source = st.radio("Image", ["Test image", "Upload"], horizontal=True, key="source")
