@@ -13,6 +13,12 @@ MAX_PIXELS = 16_000_000  # a 4000x4000 photo; larger ones are refused before dec
 DEEP_GREYS = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1}  # mode: white
 
 
+def require_known_channels(pixels: np.ndarray) -> None:
+    """Refuse an (H, W, C) array whose C is not grey (1), RGB (3) or RGBA (4), naming the count it has."""
+    if pixels.ndim == 3 and pixels.shape[-1] not in (1, 3, 4):
+        raise InputError(f"Expected a grey, RGB or RGBA image, got {pixels.shape[-1]} channels.")
+
+
 def decode_image(data: bytes, mode: str = "RGB", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Bytes of an image file -> uint8 array (H, W, 3) for mode "RGB" or (H, W) for "L".
 

@@ -23,6 +23,7 @@ from toolkit.classification import classification_report, compile_classifier
 from toolkit.config import RunConfig
 from toolkit.data.idx import load_idx_split
 from toolkit.errors import InputError
+from toolkit.images import require_known_channels
 from toolkit.task import Data, Evaluation, Task
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -106,8 +107,7 @@ def prepare_drawing(image: np.ndarray) -> np.ndarray:
     a user's image gets the same treatment so the model sees what it was trained on.
     """
     gray = np.asarray(image, dtype=np.float32)
-    if gray.ndim == 3 and gray.shape[-1] not in (1, 3, 4):
-        raise InputError(f"Expected a grey, RGB or RGBA image, got {gray.shape[-1]} channels.")
+    require_known_channels(gray)
     if gray.ndim == 3:
         if gray.shape[-1] == 4:  # transparent pixels count as background
             gray = gray[..., :3] * (gray[..., 3:] / 255.0)

@@ -27,6 +27,7 @@ from toolkit.data.idx import load_idx_split
 from toolkit.data.image_folder import load_image_folder
 from toolkit.data.paths import require_files
 from toolkit.errors import ConfigError, InputError
+from toolkit.images import require_known_channels
 from toolkit.inpainting.classic import CLASSIC_METHODS, psnr, ssim
 from toolkit.inpainting.dcgan import DCGAN
 from toolkit.inpainting.figures import SampleGrid, comparison_figure
@@ -89,8 +90,7 @@ def prepare_image(pixels: np.ndarray, dataset: str) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) < 8:
         raise InputError(f"Expected an image of at least 8x8 pixels, got shape {pixels.shape}.")
-    if pixels.ndim == 3 and pixels.shape[-1] not in (1, 3, 4):
-        raise InputError(f"Expected a grey, RGB or RGBA image, got {pixels.shape[-1]} channels.")
+    require_known_channels(pixels)
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     height, width, channels = IMAGE_SHAPES[dataset]
@@ -155,9 +155,8 @@ class Inpainting(Task):
     def fit(
         self, model: keras.Model, data: Data, config: DictConfig, callbacks: list[keras.callbacks.Callback]
     ) -> keras.callbacks.History:
-        # The run folder is where the CSV log goes; the per-epoch sample grids go beside it.
-        run_dir = next(Path(c.filename).parent for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
-        return super().fit(model, data, config, [*callbacks, SampleGrid(run_dir)])
+        # The per-epoch sample grids go into the run folder, beside the log (the trainer sets config.run_dir).
+        return super().fit(model, data, config, [*callbacks, SampleGrid(config.run_dir)])
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
         images = held_out_images(config.dataset, min(config.images, config.limit or config.images), config.data_dir)
