@@ -21,6 +21,7 @@ from toolkit.data.image_folder import list_image_folder
 from toolkit.tasks.transfer import (
     TransferConfig,
     build_transfer,
+    class_names,
     dataset_root,
     linear_probe_accuracy,
     load_splits,
@@ -60,7 +61,8 @@ def probe_rows(config) -> list[dict]:
             (pooled_features(model, images), labels) for images, labels in (splits["train"], splits["test"])
         )
         seconds = time.perf_counter() - start
-        accuracy = linear_probe_accuracy(f_train, y_train, f_test, y_test, 5, config.seed, config.probe_epochs)
+        classes = len(class_names(config))
+        accuracy = linear_probe_accuracy(f_train, y_train, f_test, y_test, classes, config.seed, config.probe_epochs)
         rows.append({"measure": f"linear probe test accuracy, photos at {size}x{size}", "value": accuracy})
         images = len(y_train) + len(y_test)
         rows.append({"measure": f"frozen features, images/s at {size}x{size}", "value": images / seconds})

@@ -222,9 +222,8 @@ def linear_probe_accuracy(
 def label_budget_rows(config: DictConfig, splits, classes: list[str]) -> list[dict]:
     """Transfer (frozen features + linear head) vs scratch over labels per class, on the test split."""
     (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
-    extractor = keras.Sequential([make_backbone(config), layers.GlobalAveragePooling2D()])
-    f_train = extractor.predict(x_train, batch_size=64, verbose=0)
-    f_test = extractor.predict(x_test, batch_size=64, verbose=0)
+    untrained_head = build_transfer(config)  # only its ImageNet backbone and pooling are used
+    f_train, f_test = pooled_features(untrained_head, x_train), pooled_features(untrained_head, x_test)
     rows = []
     for budget in LABEL_BUDGETS:
         idx = first_per_class(y_train, budget)
