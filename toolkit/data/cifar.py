@@ -14,6 +14,7 @@ import numpy as np
 
 from toolkit.data.image_folder import load_image_folder
 from toolkit.data.paths import data_dir, require_files
+from toolkit.data.tfds_source import load_tfds_split, reads_tfds
 from toolkit.errors import DataNotFoundError, InputError
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -66,8 +67,16 @@ def cifar10_version(root: str | os.PathLike | None = None) -> str:
     return f"JPEG quality-75 copy ({JPEG_FOLDER}/): pixels differ from the original by ~5.8/255 on average"
 
 
-def load_cifar10(task: str, split: str, root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The train (50,000) or test (10,000) split: uint8 (N, 32, 32, 3), int32 labels in the official order."""
+def load_cifar10(
+    task: str, split: str, root: str | os.PathLike | None = None, source: str = "files"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The train (50,000) or test (10,000) split: uint8 (N, 32, 32, 3), int32 labels in the official order.
+
+    `source="tfds"` reads the official split through tensorflow-datasets instead of the files.
+    """
+    if reads_tfds(source):
+        files = f"{PICKLE_FOLDER}/ (data_batch_1..5, test_batch) or {JPEG_FOLDER}/{{train,test}}/<class>/*.jpg"
+        return load_tfds_split(task, "cifar10", split, files, root)
     if (data_dir(root) / PICKLE_FOLDER).is_dir():
         base = require_files(task, PICKLE_FOLDER, PICKLE_BATCHES["train"] + PICKLE_BATCHES["test"], root)
         batches = [read_cifar_batch(base / name) for name in PICKLE_BATCHES[split]]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.data.paths import require_files
+from toolkit.data.tfds_source import load_tfds_split, reads_tfds
 from toolkit.errors import InputError
 
 # Third byte of the magic number -> element type (LeCun's IDX specification).
@@ -41,10 +42,16 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def load_idx_split(
-    task: str, folder: str, split: str, root: str | os.PathLike | None = None
+    task: str, folder: str, split: str, root: str | os.PathLike | None = None, source: str = "files"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 28, 28, 1) uint8 and labels (N,) int32 of an MNIST-layout data set."""
-    base = require_files(task, folder, [name for pair in IDX_FILES.values() for name in pair], root)
+    """Images (N, 28, 28, 1) uint8 and labels (N,) int32 of an MNIST-layout data set.
+
+    `source="tfds"` reads the same split through tensorflow-datasets (`mnist`, `fashion-mnist` folders only).
+    """
+    files = [name for pair in IDX_FILES.values() for name in pair]
+    if reads_tfds(source):
+        return load_tfds_split(task, folder.replace("-", "_"), split, f"{folder}/ ({', '.join(files)})", root)
+    base = require_files(task, folder, files, root)
     images_file, labels_file = IDX_FILES[split]
     images, labels = load_idx(base / images_file), load_idx(base / labels_file)
     if len(images) != len(labels):
