@@ -2,6 +2,7 @@
 
 import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
-from tests.harness import write_idx
+from tests.harness import train_once, write_idx
 from toolkit import io, pretrained, tasks
-from toolkit.cli import format_table, task_and_config
+from toolkit.cli import format_table, task_and_config, task_help
 from toolkit.config import RunConfig, parse_overrides
 from toolkit.data.idx import load_idx, load_idx_split
 from toolkit.data.paths import data_dir, require_files
@@ -152,3 +154,41 @@ def test_best_checkpoint_of_a_resumed_run_keeps_the_better_file(tmp_path):
     assert best.read_bytes() == b"the checkpoint of epoch 1"
     checkpoint.on_epoch_end(3, {"val_loss": 0.2})
     assert io.load_model(best).count_params() == 3
+
+
+FRAMEWORK_LOG = ("I0000", "W0000", "E0000", "oneDNN", "absl", "tensorflow", "grappler", "cuda")
+
+
+def test_evaluate_prints_no_framework_log_lines(tiny_mnist):
+    """A user's shell has none of the test suite's settings: TensorFlow's own log level is left unset."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    model = train_once(["task=digits", "model=mlp", f"data_dir={tiny_mnist}"], tiny_mnist / "run").run_dir
+    command = ["-m", "toolkit.evaluate", "task=digits", f"data_dir={tiny_mnist}", f"model_path={model / 'model.keras'}"]
+    result = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=180, env=env)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "test examples" in result.stdout
+    noise = [line for line in output.splitlines() if any(word in line for word in FRAMEWORK_LOG)]
+    assert not noise, noise
+
+
+@pytest.mark.parametrize("name", tasks.names())
+def test_task_help_lists_every_setting_with_default_and_meaning(name):
+    task = tasks.get(name)
+    lines = task_help(task).splitlines()
+    assert lines[0].startswith(f"{name}: ") and set(task.models) <= set(lines[1].split(": ")[1].split(", "))
+    settings = {line.split()[0].split("=")[0]: line.split(None, 1) for line in lines[3:]}
+    assert set(settings) == set(OmegaConf.structured(task.Config)) - {"task"}
+    missing = [key for key, words in settings.items() if len(words) < 2]  # a default and a one-line meaning
+    assert not missing, f"settings of {name} without a meaning: {missing}"
+
+
+def test_help_of_a_task_on_the_command_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "toolkit.train", "task=objects", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and "label_smoothing=0.2" in result.stdout, result.stderr
+    unknown = subprocess.run(
+        [sys.executable, "-m", "toolkit.train", "task=nope", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert unknown.returncode == 2 and "Unknown task 'nope'" in unknown.stderr

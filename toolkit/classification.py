@@ -13,22 +13,60 @@ from omegaconf import DictConfig
 from toolkit.task import Evaluation
 
 
+@keras.saving.register_keras_serializable(package="toolkit")
+class SparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy of probabilities against integer labels, with label smoothing (Szegedy et al. 2016).
+
+    Keras' sparse loss has no smoothing; this one spreads `label_smoothing` of each target over all classes.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        classes = keras.ops.shape(y_pred)[-1]
+        targets = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), classes)
+        return keras.losses.categorical_crossentropy(targets, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
 def compile_classifier(
-    model: keras.Model, config: DictConfig, steps_per_epoch: int, optimizer: str = "adam", weight_decay: float = 0.0
+    model: keras.Model,
+    config: DictConfig,
+    steps_per_epoch: int,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    label_smoothing: float = 0.0,
+    warmup: float = 0.0,
 ) -> None:
     """Cross-entropy on integer labels; learning rate cosine-decayed to 0 over the whole run.
 
     `optimizer="sgd"` is SGD with momentum 0.9 (the CIFAR ResNet recipe); `weight_decay` is decoupled
-    (AdamW-style) and spares BatchNorm parameters and biases.
+    (AdamW-style) and spares BatchNorm parameters and biases. `warmup` > 0 first raises the rate linearly from a
+    tenth of `config.learning_rate` over that fraction of the run (one-cycle style, for large batches).
     """
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+    total = config.epochs * steps_per_epoch
+    warmup_steps = int(warmup * total)
+    if warmup_steps:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate / 10,
+            total - warmup_steps,
+            warmup_target=config.learning_rate,
+            warmup_steps=warmup_steps,
+        )
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
     if optimizer == "sgd":
         opt = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay or None)
     else:
         opt = keras.optimizers.Adam(schedule, weight_decay=weight_decay or None)
     if weight_decay:
         opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss = SparseCrossentropy(label_smoothing) if label_smoothing else "sparse_categorical_crossentropy"
+    model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
 
 
 def classification_report(model: keras.Model, images: np.ndarray, labels: np.ndarray, classes: list[str]) -> Evaluation:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -26,12 +28,50 @@ def task_and_config(words: Sequence[str]) -> tuple[Task, DictConfig]:
     return task, config
 
 
+def setting_meanings(schema: type) -> dict[str, str]:
+    """Each setting's one-line meaning: the comment beside its field in the config dataclasses (base first)."""
+    meanings: dict[str, str] = {}
+    for cls in reversed(schema.__mro__[:-1]):
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        for name, comment in re.findall(r"^\s+(\w+): [^=\n]+=.*?#\s*(.+)$", source, flags=re.MULTILINE):
+            meanings[name] = comment.strip()
+    return meanings
+
+
+def task_help(task: Task) -> str:
+    """`task=NAME --help`: the task's summary, models and every setting with its default and meaning."""
+    defaults = OmegaConf.structured(task.Config)
+    meanings = setting_meanings(task.Config)
+    rows = [(f"{key}={_as_word(value)}", meanings.get(key, "")) for key, value in defaults.items() if key != "task"]
+    width = max(len(setting) for setting, _ in rows)
+    lines = [f"{task.name}: {task.summary}", f"models: {', '.join(task.models)}", "settings (default, meaning):"]
+    return "\n".join(lines + [f"  {setting.ljust(width)}  {meaning}" for setting, meaning in rows])
+
+
+def _as_word(value: Any) -> str:
+    """A default as one would type it in a key=value override."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if OmegaConf.is_list(value):
+        return "[" + ",".join(map(str, value)) + "]"
+    return str(value)
+
+
 def main_wrapper(main: Callable[[Sequence[str]], Any], usage: str) -> None:
     """Run `main(sys.argv[1:])`; print a user error as one message (exit 2), Ctrl-C as exit 130."""
     words = sys.argv[1:]
     if any(w in ("-h", "--help", "help") for w in words):
-        print(usage)
-        print("Tasks:", ", ".join(tasks.names()))
+        named = [w.split("=", 1)[1] for w in words if w.startswith("task=")]
+        try:
+            print(task_help(tasks.get(named[-1])) if named else f"{usage}\nTasks: {', '.join(tasks.names())}")
+        except ToolkitError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
         sys.exit(0)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:

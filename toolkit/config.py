@@ -22,12 +22,13 @@ class RunConfig:
 
     task: str = ""
     model: str = ""  # the model variant; each task sets its default
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    seed: int = 0
+    epochs: int = 10  # passes over the training data
+    batch_size: int = 128  # examples per training step (the global batch when distributed)
+    learning_rate: float = 1e-3  # the optimizer's (peak) learning rate
+    seed: int = 0  # seeds Python, NumPy and the backend: the same seed gives the same run
     limit: int | None = None  # use only the first N training and N test examples (quick runs, tests)
     data_dir: str | None = None  # overrides $TOOLKIT_DATA and ../shared/data
+    source: str = "files"  # files: the data directory; tfds: tensorflow-datasets into <data dir>/tfds (online once)
     run_dir: str | None = None  # default: runs/<task>/<time>/
     resume: bool = False  # continue the interrupted run in run_dir (default: the latest one)
     backup_every: int = 0  # also back up every N steps, so a kill mid-epoch loses little; 0 = per epoch
@@ -36,7 +37,7 @@ class RunConfig:
     model_path: str | None = None  # evaluate: the model to measure (default: the shipped one)
     json: str | None = None  # evaluate: also write the results to this JSON file
     verbose: int = 1  # 1 = progress bar, 2 = one line per epoch, 0 = silent
-    precision: str = "float32"  # Keras dtype policy of the model: float32, mixed_bfloat16 or mixed_float16
+    precision: str = "auto"  # Keras dtype policy: auto (fastest here), float32, mixed_bfloat16 or mixed_float16
     distribute: str = "none"  # "data_parallel": split each batch over all local devices (toolkit.distribute)
 
 

@@ -1,9 +1,11 @@
-"""Grad-CAM ("where does it look") for classifiers that end in global average pooling and a dense layer.
+"""Grad-CAM ("where does it look") for classifiers that end in global pooling and a dense layer.
 
-With that head the score of class c is y_c = sum_k w_kc * mean_ij A_k(i, j) + b_c, so Grad-CAM's
+With average pooling the score of class c is y_c = sum_k w_kc * mean_ij A_k(i, j) + b_c, so Grad-CAM's
 channel weights, the spatial means of dy_c/dA_k, are exactly w_kc / (h w) (Selvaraju et al. 2017,
-section 3.1; the map equals CAM, Zhou et al. 2016). The map is therefore computed from the last
-feature maps A and the dense kernel with `keras.ops` alone: no gradients, any backend.
+section 3.1; the map equals CAM, Zhou et al. 2016). With max pooling dy_c/dA_k is w_kc at the maximum and 0
+elsewhere, so the spatial mean is again w_kc / (h w); a fixed logit scale after the dense layer changes only the
+map's scale, which is normalised away. The map is therefore computed from the last feature maps A and the dense
+kernel with `keras.ops` alone: no gradients, any backend.
 """
 
 from __future__ import annotations
@@ -13,21 +15,23 @@ import numpy as np
 from keras import layers, ops
 
 from toolkit.errors import InputError
+from toolkit.layers import MeanOverFlips
+
+POOLS = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)
+# after the pooling: one Dense layer, and only layers that keep the class ranking per image
+HEAD = (layers.Dense, layers.Dropout, layers.Rescaling, layers.Activation, MeanOverFlips)
 
 
 def _pooling_head(model: keras.Model) -> tuple[layers.Layer, layers.Dense]:
-    """The model's GlobalAveragePooling2D layer and its final Dense layer, with only dropout between them."""
-    pools = [i for i, layer in enumerate(model.layers) if isinstance(layer, layers.GlobalAveragePooling2D)]
-    between = model.layers[pools[-1] + 1 : -1] if pools else []
-    if (
-        not pools
-        or not isinstance(model.layers[-1], layers.Dense)
-        or any(not isinstance(layer, layers.Dropout) for layer in between)
-    ):
+    """The model's global pooling layer and the one Dense layer after it."""
+    pools = [i for i, layer in enumerate(model.layers) if isinstance(layer, POOLS)]
+    head = model.layers[pools[-1] + 1 :] if pools else []
+    dense = [layer for layer in head if isinstance(layer, layers.Dense)]
+    if not pools or len(dense) != 1 or any(not isinstance(layer, HEAD) for layer in head):
         raise InputError(
-            f"Grad-CAM here needs a model ending in global average pooling and a dense layer; '{model.name}' does not."
+            f"Grad-CAM here needs a model ending in global pooling and one dense layer; '{model.name}' does not."
         )
-    return model.layers[pools[-1]], model.layers[-1]
+    return model.layers[pools[-1]], dense[0]
 
 
 def grad_cam(model: keras.Model, images: np.ndarray, class_index: int | np.ndarray | None = None) -> np.ndarray:
@@ -37,10 +41,12 @@ def grad_cam(model: keras.Model, images: np.ndarray, class_index: int | np.ndarr
     image, or None for each image's predicted class.
     """
     pool, dense = _pooling_head(model)
-    features = ops.convert_to_numpy(keras.Model(model.inputs[0], pool.input)(images, training=False))  # (N, h, w, K)
+    features = ops.convert_to_numpy(keras.Model(model.inputs[0], pool.input)(images, training=False))
+    features = features[: len(images)].astype(np.float32)  # (N, h, w, K); test-time mirrors (if any) follow
     kernel = ops.convert_to_numpy(dense.kernel)  # (K, classes)
     if class_index is None:
-        class_index = (features.mean((1, 2)) @ kernel).argmax(-1)
+        pooled = features.max((1, 2)) if isinstance(pool, layers.GlobalMaxPooling2D) else features.mean((1, 2))
+        class_index = (pooled @ kernel).argmax(-1)
     weights = kernel[:, np.broadcast_to(class_index, (len(features),))].T  # (N, K)
     cam = np.maximum(np.einsum("nhwk,nk->nhw", features, weights), 0)
     cam = ops.convert_to_numpy(ops.image.resize(cam[..., None], images.shape[1:3], interpolation="bilinear"))[..., 0]

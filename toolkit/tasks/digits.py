@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from toolkit.classification import classification_report, compile_classifier
 from toolkit.config import RunConfig
 from toolkit.data.idx import load_idx_split
+from toolkit.data.tfds_source import source_info
 from toolkit.errors import InputError
 from toolkit.images import require_known_channels
 from toolkit.task import Data, Evaluation, Task
@@ -37,12 +38,12 @@ class DigitsConfig(RunConfig):
     batch_size: int = 128
     learning_rate: float = 2e-3
     validation_size: int = 5000  # held out from the end of the 60k training images
-    dropout: float = 0.25
+    dropout: float = 0.25  # dropout before the classifier (mlp: after each hidden layer)
     augment: bool = True  # shifts up to 10% and rotations up to 10 degrees (LeCun 1998's "distortions")
 
 
 def load_split(config: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = load_idx_split("digits", "mnist", split, config.data_dir)
+    images, labels = load_idx_split("digits", "mnist", split, config.data_dir, config.source)
     return images[: config.limit], labels[: config.limit]
 
 
@@ -151,6 +152,7 @@ class Digits(Task):
         train, held_out = (images[:-val], labels[:-val]), (images[-val:], labels[-val:])
         test_size = len(load_split(config, "test")[1])
         info = {"name": "MNIST", "train": len(train[0]), "validation": val, "test": test_size}
+        info |= source_info(config.source, "mnist", config.data_dir)
         return Data(train, held_out, info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:

@@ -26,6 +26,7 @@ from toolkit.data.cifar import load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.image_folder import load_image_folder
 from toolkit.data.paths import require_files
+from toolkit.data.tfds_source import load_tfds_flowers, reads_tfds, source_info
 from toolkit.errors import ConfigError, InputError
 from toolkit.images import require_known_channels
 from toolkit.inpainting.classic import CLASSIC_METHODS, psnr, ssim
@@ -43,32 +44,38 @@ OURS = "GAN + Poisson (ours)"
 @dataclass
 class InpaintingConfig(RunConfig):
     model: str = "dcgan"
-    dataset: str = "fashion_mnist"
+    dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | flowers: what the DCGAN learns to draw
     epochs: int = 9
     batch_size: int = 64
     learning_rate: float = 2e-4  # Adam with beta1 0.5, as in the DCGAN paper
-    latent_dim: int = 100
+    latent_dim: int = 100  # length of the latent code z the generator draws from
     filters: int = 32  # discriminator's first layer; the generator mirrors it
     mask: str = "center"  # evaluation mask: center, random, left, right, blocks
     images: int = 64  # held-out test images in the evaluation
     steps: int = 1000  # Adam steps of the latent search
     starts: int = 4  # starting z per image
-    search_learning_rate: float = 0.03
-    prior_weight: float = 0.003
+    search_learning_rate: float = 0.03  # Adam rate of the latent search
+    prior_weight: float = 0.003  # weight of the perceptual (discriminator) loss against the contextual loss
     figure: str | None = None  # evaluation figure; default runs/inpainting/<artifact>_<mask>.png
 
 
 def load_images(config: DictConfig, split: str) -> np.ndarray:
-    """uint8 images (N, H, W, C) of `split` ("train" or "test") in the model's size, at most `limit`."""
-    name, root = config.dataset, config.data_dir
+    """uint8 images (N, H, W, C) of `split` ("train" or "test") in the model's size, at most `limit`.
+
+    From the files or, with `source=tfds`, tensorflow-datasets; the flowers are cut the same way from either.
+    """
+    name, root, source = config.dataset, config.data_dir, config.source
     if name in ("fashion_mnist", "mnist"):
-        images, _ = load_idx_split("inpainting", name.replace("_", "-"), split, root)
+        images, _ = load_idx_split("inpainting", name.replace("_", "-"), split, root, source)
         images = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
     elif name == "cifar10":
-        images, _ = load_cifar10("inpainting", split, root)
+        images, _ = load_cifar10("inpainting", split, root, source)
     elif name == "flowers":
-        base = require_files("inpainting", "flowers", FLOWER_CLASSES, root)
-        images, _, _ = load_image_folder(base, image_size=(64, 64), classes=FLOWER_CLASSES)
+        if reads_tfds(source):
+            images, _ = load_tfds_flowers("inpainting", FLOWER_CLASSES, (64, 64), "flowers/<class>/*.jpg", root)
+        else:
+            base = require_files("inpainting", "flowers", FLOWER_CLASSES, root)
+            images, _, _ = load_image_folder(base, image_size=(64, 64), classes=FLOWER_CLASSES)
         held_out = np.arange(len(images)) % 10 == 0  # every tenth photo is a test image
         images = images[held_out] if split == "test" else images[~held_out]
     else:
@@ -147,6 +154,7 @@ class Inpainting(Task):
     def data(self, config: DictConfig) -> Data:
         images = load_images(config, "train")
         info = {"name": config.dataset, "train": len(images), "image_shape": list(images.shape[1:])}
+        info |= source_info(config.source, config.dataset, config.data_dir)
         return Data((images, None), None, info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:

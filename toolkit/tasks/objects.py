@@ -1,5 +1,11 @@
-"""Objects: Fashion-MNIST and CIFAR-10 classification with a VGG-style network and CIFAR ResNets.
+"""Objects: Fashion-MNIST and CIFAR-10 classification with a fast airbench-style network, VGG and CIFAR ResNets.
 
+- `airbench` (default): the fast-training recipe of Page's ResNet-9 and Jordan's airbench, in this toolkit's
+  terms. A fixed 2x2 patch-whitening convolution, then three blocks of conv - max-pool - BatchNorm - ReLU - conv -
+  BatchNorm - ReLU (`widths` filters), global max pooling and a linear layer; test-time flip averaging is part of the
+  model. Every normalisation runs after a pooling, at a quarter of the resolution or less, and the activation is
+  ReLU: on CPUs BatchNorm and GELU are slow in bfloat16 (bench/results/fast_path.md). Trained with label
+  smoothing and a short warm-up + cosine schedule.
 - `vgg_small`: VGG blocks (two 3x3 convolutions with BatchNorm, then max-pooling and dropout),
   global average pooling and one dense layer.
 - `resnet`: He et al. 2016, section 4.2: a 3x3 stem, three stages of basic blocks (16, 32, 64 filters),
@@ -14,7 +20,7 @@ horizontal flips; both off at inference) are layers of the model, so callers nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -25,7 +31,9 @@ from toolkit.classification import classification_report, compile_classifier, sa
 from toolkit.config import RunConfig
 from toolkit.data.cifar import CIFAR10_CLASSES, cifar10_version, load_cifar10
 from toolkit.data.idx import load_idx_split
+from toolkit.data.tfds_source import source_info
 from toolkit.errors import ConfigError, InputError
+from toolkit.layers import MeanOverFlips, PatchWhitening, SkipInit, TestTimeFlips
 from toolkit.task import Data, Evaluation, Task
 
 
@@ -53,16 +61,20 @@ DATASETS = {
 @dataclass
 class ObjectsConfig(RunConfig):
     dataset: str = "fashion_mnist"  # fashion_mnist | cifar10
-    model: str = "resnet"
+    model: str = "airbench"  # airbench (fast recipe) | resnet (He et al.: batch_size=128 learning_rate=0.1) | vgg_small
+    widths: list[int] = field(default_factory=lambda: [64, 256, 256])  # airbench: filters of its three blocks
     depth: int = 20  # resnet: 6n + 2 layers (20, 32, 56, ...)
+    norm: str = "batch"  # resnet: batch (BatchNorm) | none (SkipInit: no normalisation, fast in bfloat16 on CPUs)
     width: int = 32  # vgg_small: filters of the first block, doubled per block
-    epochs: int = 20
-    batch_size: int = 128
-    learning_rate: float = 0.1  # SGD with momentum 0.9, cosine-decayed to 0 over the run
-    weight_decay: float = 5e-4
-    dropout: float = 0.2
-    shift: int = 4  # augmentation: random shifts of up to this many pixels (pad-and-crop); 0 = off
-    validation_size: int = 5000  # held out from the end of the training split, picks the best epoch
+    epochs: int = 16
+    batch_size: int = 500
+    learning_rate: float = 0.4  # peak rate of SGD with Nesterov momentum 0.9: warm-up, then cosine decay to 0
+    warmup: float = 0.2  # fraction of the run over which the rate rises linearly from a tenth of its peak
+    weight_decay: float = 5e-3  # decoupled (times the rate): about L2 5e-4 through momentum 0.9
+    label_smoothing: float = 0.2  # share of each target spread over all classes (0 = plain cross-entropy)
+    dropout: float = 0.2  # vgg_small: dropout after each block and before the classifier
+    shift: int = 2  # augmentation: random shifts of up to this many pixels (pad-and-crop); 0 = off
+    validation_size: int = 5000  # held out from the end of the training split, picks the best epoch; 0 = none
 
 
 def dataset_of(config: DictConfig) -> DataSet:
@@ -72,13 +84,13 @@ def dataset_of(config: DictConfig) -> DataSet:
 
 
 def load_split(
-    dataset: str, split: str, data_dir: str | None = None, limit: int | None = None
+    dataset: str, split: str, data_dir: str | None = None, limit: int | None = None, source: str = "files"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images uint8 (N, H, W, C) and labels int32 (N,) of the train or test split of `dataset`."""
+    """Images uint8 (N, H, W, C) and labels int32 (N,) of the train or test split of `dataset`, from `source`."""
     if dataset == "cifar10":
-        images, labels = load_cifar10("objects", split, data_dir)
+        images, labels = load_cifar10("objects", split, data_dir, source)
     else:
-        images, labels = load_idx_split("objects", "fashion-mnist", split, data_dir)
+        images, labels = load_idx_split("objects", "fashion-mnist", split, data_dir, source)
     if limit:  # a random subset: the JPEG copy of CIFAR-10 is sorted by class
         order = np.random.default_rng(0).permutation(len(labels))[:limit]
         images, labels = images[order], labels[order]
@@ -108,9 +120,14 @@ def _classifier_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
     return layers.Dense(10, activation="softmax", dtype="float32", name="probabilities")(x)
 
 
-def _conv_bn_relu(x: keras.KerasTensor, filters: int, strides: int = 1, relu: bool = True) -> keras.KerasTensor:
-    x = layers.Conv2D(filters, 3, strides, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
-    x = layers.BatchNormalization()(x)
+def _conv_bn_relu(
+    x: keras.KerasTensor, filters: int, strides: int = 1, relu: bool = True, norm: str = "batch"
+) -> keras.KerasTensor:
+    """3x3 convolution, BatchNorm (or a bias when `norm="none"`), ReLU."""
+    batch_norm = norm == "batch"
+    x = layers.Conv2D(filters, 3, strides, padding="same", use_bias=not batch_norm, kernel_initializer="he_normal")(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
     return layers.ReLU()(x) if relu else x
 
 
@@ -147,19 +164,56 @@ class ZeroPadShortcut(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
+def build_airbench(config: DictConfig) -> keras.Model:
+    """Patch whitening, three conv-pool-norm blocks of `widths` filters, global max pooling, linear, softmax.
+
+    The whitening filters are set from the training images by `Objects.fit` (`PatchWhitening.adapt`).
+    """
+    inputs, x = _inputs(config)
+    x = TestTimeFlips(name="test_time_flips")(x)
+    x = layers.ReLU()(PatchWhitening(name="whitening")(x))
+    for width in config.widths:
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, scale=False)(x))
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, scale=False)(x))
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    logits = layers.Dense(10, use_bias=False, name="logits")(x)
+    logits = layers.Rescaling(1 / 9)(logits)  # airbench's fixed logit scale: a slower-moving head
+    logits = MeanOverFlips(name="mean_over_flips")(logits)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    return keras.Model(inputs, outputs, name="airbench")
+
+
+def adapt_whitening(model: keras.Model, images: np.ndarray, count: int = 5000) -> None:
+    """Set a model's patch-whitening filters from (the first `count` of) its training images."""
+    whitening = next((layer for layer in model.layers if isinstance(layer, PatchWhitening)), None)
+    if whitening is not None:
+        normalised = keras.ops.convert_to_numpy(model.get_layer("normalise")(images[:count].astype("float32")))
+        whitening.adapt(normalised)
+
+
 def build_resnet(config: DictConfig) -> keras.Model:
-    """CIFAR ResNet of `depth` = 6n + 2 layers: stem, 3 stages of n basic blocks, pooling, softmax."""
+    """CIFAR ResNet of `depth` = 6n + 2 layers: stem, 3 stages of n basic blocks, pooling, softmax.
+
+    `norm="none"` drops BatchNorm for SkipInit: each residual branch is scaled by a learned scalar starting at 0.
+    """
     if config.depth < 8 or (config.depth - 2) % 6:
         raise ConfigError(f"resnet depth must be 6n + 2 (20, 32, 44, 56, 110), got depth={config.depth}.")
+    if config.norm not in ("batch", "none"):
+        raise ConfigError(f"norm={config.norm}: choose batch or none.")
     blocks = (config.depth - 2) // 6
     inputs, x = _inputs(config)
-    x = _conv_bn_relu(x, 16)
+    x = _conv_bn_relu(x, 16, norm=config.norm)
     for stage, filters in enumerate((16, 32, 64)):
         for block in range(blocks):
             strides = 2 if stage > 0 and block == 0 else 1
             shortcut = x if strides == 1 else ZeroPadShortcut(filters, strides)(x)
-            y = _conv_bn_relu(x, filters, strides)
-            y = _conv_bn_relu(y, filters, relu=False)
+            y = _conv_bn_relu(x, filters, strides, norm=config.norm)
+            y = _conv_bn_relu(y, filters, relu=False, norm=config.norm)
+            if config.norm == "none":
+                y = SkipInit()(y)
             x = layers.ReLU()(layers.Add()([shortcut, y]))
     return keras.Model(inputs, _classifier_head(x, 0.0), name=f"resnet{config.depth}")
 
@@ -194,7 +248,7 @@ class Objects(Task):
     name = "objects"
     summary = "Object classification on Fashion-MNIST and CIFAR-10: VGG-style network and CIFAR ResNets"
     Config = ObjectsConfig
-    models = {"vgg_small": build_vgg_small, "resnet": build_resnet}
+    models = {"airbench": build_airbench, "vgg_small": build_vgg_small, "resnet": build_resnet}
     metric = "test_accuracy"
     metric_label = "test accuracy"
     monitor = "val_accuracy"
@@ -209,20 +263,37 @@ class Objects(Task):
 
     def data(self, config: DictConfig) -> Data:
         dataset_of(config)
-        images, labels = load_split(config.dataset, "train", config.data_dir, config.limit)
+        images, labels = load_split(config.dataset, "train", config.data_dir, config.limit, config.source)
         val = min(config.validation_size, len(images) // 5)
-        train, held_out = (images[:-val], labels[:-val]), (images[-val:], labels[-val:])
+        if val:
+            train, held_out = (images[:-val], labels[:-val]), (images[-val:], labels[-val:])
+        else:  # train on every image; the run keeps its last epoch
+            train, held_out = (images, labels), None
         info = {"name": dataset_of(config).name, "train": len(train[0]), "validation": val}
-        if config.dataset == "cifar10":
+        info |= source_info(config.source, config.dataset, config.data_dir)
+        if config.dataset == "cifar10" and "source" not in info:  # from the files: which of their two copies
             info["version"] = cifar10_version(config.data_dir)
         return Data(train, held_out, info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
-        compile_classifier(model, config, steps_per_epoch, optimizer="sgd", weight_decay=config.weight_decay)
+        compile_classifier(
+            model,
+            config,
+            steps_per_epoch,
+            optimizer="sgd",
+            weight_decay=config.weight_decay,
+            label_smoothing=config.label_smoothing,
+            warmup=config.warmup,
+        )
+
+    def fit(self, model, data, config, callbacks):
+        if not config.init:  # a warm start keeps its filters; a resumed run restores them from its backup
+            adapt_whitening(model, data.train[0])
+        return super().fit(model, data, config, callbacks)
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
         data = dataset_of(config)
-        images, labels = load_split(config.dataset, "test", config.data_dir, config.limit)
+        images, labels = load_split(config.dataset, "test", config.data_dir, config.limit, config.source)
         if model.input_shape[1:] != data.shape:
             raise InputError(f"The model takes {model.input_shape[1:]} images, {data.name} has {data.shape}.")
         evaluation = classification_report(model, images, labels, data.classes)

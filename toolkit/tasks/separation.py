@@ -31,7 +31,7 @@ class SeparationConfig(RunConfig):
     data: str = "rendered"  # rendered | mir1k | musdb
     corpus_dir: str | None = None  # the rendered corpus (default .cache/separation/rendered)
     epochs: int = 15
-    steps_per_epoch: int = 50
+    steps_per_epoch: int = 50  # training steps per epoch (random windows of the corpus)
     batch_size: int = 64  # windows per step
     window_frames: int = 64  # frames per training window (2 s)
     learning_rate: float = 1e-3

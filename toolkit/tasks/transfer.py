@@ -10,9 +10,9 @@ The course's two stages, with the same network trained from scratch as the compa
 `model=scratch` is the same network from random weights. The evaluation adds a curve over the label budget
 (10, 50, all labels per class) from linear heads on frozen features, which costs one pass of the backbone.
 
-Data: `<data dir>/<dataset>/<class>/*.jpg` (flowers by default; any such folder works), split 70/15/15 per class
-with a fixed seed. Models take raw RGB pixels 0-255, (N, S, S, 3) with S = `image_size`, and return class
-probabilities (N, classes).
+Data: `<data dir>/<dataset>/<class>/*.jpg` (flowers by default; any such folder works), or tf_flowers from
+tensorflow-datasets with `source=tfds`, split 70/15/15 per class with a fixed seed. Models take raw RGB pixels
+0-255, (N, S, S, 3) with S = `image_size`, and return class probabilities (N, classes).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from toolkit.classification import classification_report, compile_classifier
 from toolkit.config import RunConfig
 from toolkit.data.image_folder import list_image_folder, load_image_folder
 from toolkit.data.paths import require_files
+from toolkit.data.tfds_source import load_tfds_flowers, reads_tfds, source_info
 from toolkit.errors import ConfigError, InputError
 from toolkit.task import Data, Evaluation, Task, fit_kwargs
 
@@ -50,9 +51,9 @@ class TransferConfig(RunConfig):
     learning_rate: float = 1e-3
     fine_tune_epochs: int = 15  # stage 2 (transfer only); scratch trains `epochs` on images
     fine_tune_from: str = "block2a"  # first backbone layer (name prefix) trained in stage 2
-    fine_tune_learning_rate: float = 3e-4
+    fine_tune_learning_rate: float = 3e-4  # stage 2 learning rate (Adam, cosine-decayed)
     batch_size: int = 32
-    dropout: float = 0.3
+    dropout: float = 0.3  # before the new classifier head
     label_curve: bool = True  # evaluate: also the accuracy over 10 / 50 / all labels per class
     probe_epochs: int = 150  # evaluate: epochs of each linear head on the curve (batch 256)
     scratch_curve_epochs: int = 10  # evaluate: epochs of the from-scratch network on 10 labels per class
@@ -65,8 +66,15 @@ def dataset_root(config: DictConfig) -> Path:
     return require_files("transfer", config.dataset, FLOWERS if config.dataset == "flowers" else [], config.data_dir)
 
 
+def from_tfds(config: DictConfig) -> bool:
+    """Whether the photos come from tensorflow-datasets (`source=tfds`), which holds the flowers only."""
+    if reads_tfds(config.source) and config.dataset != "flowers":
+        raise ConfigError(f"source=tfds has the flowers only: dataset={config.dataset} needs source=files.")
+    return reads_tfds(config.source)
+
+
 def class_names(config: DictConfig) -> list[str]:
-    return list_image_folder(dataset_root(config))[2]
+    return list(FLOWERS) if from_tfds(config) else list_image_folder(dataset_root(config))[2]
 
 
 def stratified_split(labels: np.ndarray, fractions=SPLIT, seed: int = SPLIT_SEED) -> list[np.ndarray]:
@@ -84,7 +92,10 @@ def stratified_split(labels: np.ndarray, fractions=SPLIT, seed: int = SPLIT_SEED
 def load_splits(config: DictConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{"train", "val", "test"}: uint8 images (N, S, S, 3) and int32 labels, each cut to `limit`."""
     size = (config.image_size, config.image_size)
-    images, labels, _ = load_image_folder(dataset_root(config), image_size=size)
+    if from_tfds(config):
+        images, labels = load_tfds_flowers("transfer", FLOWERS, size, "flowers/<class>/*.jpg", config.data_dir)
+    else:
+        images, labels, _ = load_image_folder(dataset_root(config), image_size=size)
     splits = dict(zip(("train", "val", "test"), stratified_split(labels)))
     return {name: (images[idx[: config.limit]], labels[idx[: config.limit]]) for name, idx in splits.items()}
 
@@ -338,6 +349,7 @@ class Transfer(Task):
             "classes": class_names(config),
             "split": "stratified 70/15/15, seed 0",
             **{name: len(part[1]) for name, part in splits.items()},
+            **source_info(config.source, "flowers", config.data_dir),
         }
         return Data(splits["train"], splits["val"], info)
 

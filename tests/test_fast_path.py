@@ -1,0 +1,143 @@
+"""The fast training path: precision=auto, patch whitening, test-time flips, SkipInit, the airbench recipe."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from tests.harness import assert_round_trip, train_once, write_idx_dataset
+from toolkit import io
+from toolkit import layers as fast_layers  # not `import TestTimeFlips`: pytest would try to collect it
+from toolkit.classification import SparseCrossentropy
+from toolkit.grad_cam import grad_cam
+from toolkit.task import fastest_precision, resolve_precision
+from toolkit.tasks.denoising import Denoising, DenoisingConfig
+from toolkit.tasks.objects import Objects, ObjectsConfig, adapt_whitening, load_split
+
+
+@pytest.fixture(scope="module")
+def tiny_fashion(tmp_path_factory):
+    return write_idx_dataset(tmp_path_factory.mktemp("data"), "fashion-mnist", train=64, test=20)
+
+
+def cpu_flags() -> set[str]:
+    with open("/proc/cpuinfo") as f:
+        return set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
+
+
+def test_auto_precision_is_bfloat16_exactly_where_the_cpu_has_it():
+    expected = "mixed_bfloat16" if {"avx512_bf16", "amx_bf16"} & cpu_flags() else "float32"
+    assert fastest_precision() == expected == resolve_precision("auto")
+    assert resolve_precision("float32") == "float32"
+
+
+def test_patch_whitening_decorrelates_the_training_patches():
+    rng = np.random.default_rng(0)
+    smooth = rng.normal(size=(64, 9, 9, 3)).cumsum(axis=1).cumsum(axis=2)  # strongly correlated neighbours
+    layer = fast_layers.PatchWhitening(patch=2)
+    layer.adapt(smooth)
+    out = keras.ops.convert_to_numpy(layer(smooth.astype("float32")))
+    assert out.shape == (64, 8, 8, 24)
+    features = out[..., :12].reshape(-1, 12)  # the second half is the negation of the first
+    covariance = features.T @ features / len(features)
+    np.testing.assert_allclose(covariance, np.eye(12), atol=0.02)
+    np.testing.assert_allclose(out[..., 12:], -out[..., :12], atol=1e-4)
+    assert [w.name for w in layer.trainable_weights] == ["bias"]  # the filters are not trained
+
+
+def test_test_time_flips_average_the_image_and_its_mirror():
+    flatten, dense = keras.layers.Flatten(), keras.layers.Dense(3)
+    inputs = keras.Input((4, 4, 1))
+    model = keras.Model(inputs, fast_layers.MeanOverFlips()(dense(flatten(fast_layers.TestTimeFlips()(inputs)))))
+    plain = keras.Model(inputs, dense(flatten(inputs)))  # the same layers without the flips
+    images = np.random.default_rng(0).normal(size=(5, 4, 4, 1)).astype("float32")
+    expected = (plain.predict(images, verbose=0) + plain.predict(images[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
+    training = keras.ops.convert_to_numpy(model(images, training=True))
+    np.testing.assert_allclose(training, plain.predict(images, verbose=0), atol=1e-5)  # no flips in training
+
+
+def test_label_smoothing_loss_matches_the_smoothed_one_hot_targets():
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
+    labels = np.array([0, 2])
+    targets = np.eye(3)[labels] * 0.8 + 0.2 / 3
+    expected = -(targets * np.log(probabilities)).sum(-1).mean()
+    loss = SparseCrossentropy(label_smoothing=0.2)
+    assert float(loss(labels, probabilities)) == pytest.approx(expected, rel=1e-5)
+    assert keras.losses.deserialize(keras.losses.serialize(loss)).label_smoothing == 0.2
+
+
+def test_skipinit_resnet_has_no_batchnorm_and_starts_as_the_identity_per_block():
+    config = OmegaConf.structured(ObjectsConfig(dataset="cifar10", model="resnet", depth=8, norm="none"))
+    model = Objects().build(config)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    gains = [layer for layer in model.layers if isinstance(layer, fast_layers.SkipInit)]
+    assert len(gains) == 3 and all(float(layer.gain) == 0 for layer in gains)
+
+
+def test_dncnn_without_batchnorm_has_biases_instead():
+    model = Denoising().build(OmegaConf.structured(DenoisingConfig(depth=4, filters=8, batch_norm=False)))
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert all(layer.use_bias for layer in convolutions)
+
+
+@pytest.mark.parametrize("dataset, shape", [("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
+def test_airbench_maps_raw_pixels_to_probabilities_and_round_trips(dataset, shape, tmp_path):
+    config = OmegaConf.structured(ObjectsConfig(dataset=dataset, widths=[8, 16, 16], precision="float32"))
+    model = Objects().build(config)
+    pixels = np.random.default_rng(0).integers(0, 256, (3, *shape)).astype("float32")
+    adapt_whitening(model, pixels)
+    probabilities = model.predict(pixels, verbose=0)
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
+    loaded = assert_round_trip(model, pixels, tmp_path)
+    np.testing.assert_array_equal(loaded.get_layer("whitening").kernel.numpy(), model.get_layer("whitening").kernel)
+    assert grad_cam(model, pixels).shape == (3, *shape[:2])  # the Objects page explains it too
+
+
+def test_airbench_trains_through_the_cli_with_whitening_from_the_data(tiny_fashion, tmp_path):
+    words = ["task=objects", "widths=[8,16,16]", "validation_size=0", "batch_size=16", "precision=auto"]
+    result = train_once([*words, f"data_dir={tiny_fashion}"], tmp_path)
+    whitening = result.model.get_layer("whitening")
+    images = load_split("fashion_mnist", "train", str(tiny_fashion))[0][:48].astype("float32")  # the train part
+    normalised = result.model.get_layer("normalise")(images)
+    features = keras.ops.convert_to_numpy(whitening(normalised) - whitening.bias)[..., :4].reshape(-1, 4)
+    np.testing.assert_allclose(features.T @ features / len(features), np.eye(4), atol=0.15)  # set from the data
+    kernel = whitening.kernel.numpy()
+    card = json.loads((tmp_path / "out" / "objects_fashion_mnist.json").read_text())
+    assert card["config"]["precision"] == fastest_precision()  # the card names what "auto" chose
+    assert card["config"]["validation_size"] == 0 and card["data"]["validation"] == 0
+    assert card["training_parts"] == 1 and card["training_seconds"] > 0
+    shipped = io.load_model(tmp_path / "out" / "objects_fashion_mnist.keras")
+    np.testing.assert_array_equal(shipped.get_layer("whitening").kernel.numpy(), kernel)
+
+
+JAX_SCRIPT = """
+import sys
+from pathlib import Path
+from tests.harness import train_once
+words = ["task=objects", "widths=[8,16,16]", "validation_size=16", "batch_size=16", f"data_dir={sys.argv[1]}"]
+result = train_once(words, Path(sys.argv[2]))
+print("ok", result.card["backend"], result.card["config"]["precision"], result.evaluation.metrics["test_examples"])
+"""
+
+
+def test_airbench_recipe_runs_unchanged_on_jax(tiny_fashion, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT, str(tiny_fashion), str(tmp_path)],
+        env=env,
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"ok jax {fastest_precision()} 20" in done.stdout
