@@ -1,4 +1,8 @@
-"""`python -m toolkit.separate song.wav [--out DIR] [--model FILE.keras]`: write vocals.wav and accompaniment.wav."""
+"""`python -m toolkit.separate song.wav [--out DIR] [--model FILE.keras]`: write vocals.wav and accompaniment.wav.
+
+The stems are 32-bit float WAV files at the song's own sample rate and channel count, and they add up to the song
+(see `toolkit.separation.separate`).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ import soundfile as sf
 from toolkit import io
 from toolkit.errors import ToolkitError
 from toolkit.separation import separate
+from toolkit.separation.predict import READABLE
 
 
 def main(argv: Sequence[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(prog="python -m toolkit.separate", description=__doc__.split(":", 1)[1].strip())
-    parser.add_argument("song", help="an audio file (wav, flac, ogg, mp3...); stereo is downmixed")
+    parser.add_argument("song", help=f"an audio file ({READABLE}); the stems keep its rate and channels")
     parser.add_argument("--out", default=None, help="output folder (default: <song name>_separated/ beside it)")
     parser.add_argument("--model", default=None, help="a trained .keras model (default: the shipped one)")
     args = parser.parse_args(argv)
@@ -29,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         written = []
         for name in ("vocals", "accompaniment"):
             path = out / f"{name}.wav"
-            sf.write(path, stems[name], stems["sr"], subtype="FLOAT")
+            sf.write(path, stems[name], stems["sr"], subtype="FLOAT")  # float: the two still add up to the song
             written.append(path)
     except ToolkitError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -37,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     except OSError as err:
         print(f"error: cannot write to {out}: {err}", file=sys.stderr)
         raise SystemExit(2) from err
-    print(f"Wrote {', '.join(str(p) for p in written)} ({stems['sr']} Hz).")
+    channels = stems["vocals"].shape[1]
+    print(f"Wrote {', '.join(str(p) for p in written)} ({stems['sr']} Hz, {channels} channel(s)).")
     return written
 
 

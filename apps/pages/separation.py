@@ -1,22 +1,28 @@
-"""Separation: split a song into singing voice and accompaniment with the DRNN soft-mask network."""
+"""Separation: split a song into singing voice and accompaniment with the DRNN soft-mask network.
+
+The page opens on the shipped example song, so it needs no corpus on disk; a rendered test piece or an upload
+can replace it. The stems come back at the song's own rate and channels and add up to it.
+"""
 
 import io
 
-import matplotlib.pyplot as plt
 import numpy as np
 import soundfile as sf
 import streamlit as st
+from matplotlib.figure import Figure
 
 from toolkit import ui
 from toolkit.errors import ToolkitError
 from toolkit.separation import separate
 from toolkit.separation.data import load_rendered
-from toolkit.separation.predict import decode_audio
-from toolkit.separation.stft import HOP, SAMPLE_RATE, stft
+from toolkit.separation.example_song import EXAMPLE_SONG
+from toolkit.separation.predict import decode_audio, read_song
+from toolkit.separation.stft import HOP, SAMPLE_RATE, stft_size
 
 MAX_SECONDS = 5 * 60  # a song; longer uploads are refused (about 20 s of CPU per 3 minutes)
 MAX_MEGABYTES = 50
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
+SOURCES = ["Example song", "Rendered test piece", "Upload"]
 
 st.title("Separation")
 if not ui.require_shipped("separation"):
@@ -31,69 +37,101 @@ st.caption(
 
 
 @st.cache_data
+def example_song() -> tuple[np.ndarray, int]:
+    """The shipped example song: (samples, 2) float32 at 44.1 kHz."""
+    return read_song(EXAMPLE_SONG)
+
+
+@st.cache_data
 def corpus_examples(corpus_dir: str | None) -> dict[str, np.ndarray]:
-    """The rendered test pieces' mixtures (first 30 s)."""
+    """The rendered test pieces' mixtures (first 30 s, 16 kHz mono)."""
     return {c.name: c.mixture[: 30 * SAMPLE_RATE] for c in load_rendered("test", corpus_dir)}
 
 
-def wav_bytes(audio: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
-def spectrogram_figure(stems: dict) -> plt.Figure:
-    panels = [("mixture", stems["mixture"]), ("vocals", stems["vocals"]), ("accompaniment", stems["accompaniment"])]
-    figure, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True)
-    extent = [0, len(stems["mixture"]) / SAMPLE_RATE, 0, SAMPLE_RATE / 2000]
-    for ax, (label, audio) in zip(axes, panels):
-        decibels = 20 * np.log10(np.abs(stft(audio)).T + 1e-6)
-        ax.imshow(decibels, origin="lower", aspect="auto", extent=extent, vmin=decibels.max() - 80, cmap="magma")
-        ax.set(title=f"{label} (dB)", ylabel="kHz")
-    axes[3].imshow(stems["mask"].T, origin="lower", aspect="auto", extent=extent, vmin=0, vmax=1, cmap="viridis")
-    axes[3].set(title="soft mask of the voice (0-1)", ylabel="kHz", xlabel="seconds")
-    figure.tight_layout()
-    return figure
-
-
-try:
-    source = st.radio("Song", ["Corpus example", "Upload"], horizontal=True, key="source")
+def chosen_song(source: str) -> tuple[str, np.ndarray, int]:
+    """(name, audio (samples,) or (samples, channels) float32, rate in Hz) of the song to separate."""
     if source == "Upload":
         uploaded = st.file_uploader(
             f"An audio file (up to {MAX_SECONDS // 60} minutes, {MAX_MEGABYTES} MB)", type=AUDIO_TYPES, key="upload"
         )
         if uploaded is None:
-            st.info("Upload a song, or pick an example of the rendered test split.")
+            st.info("Upload a song, or pick the example song.")
             st.stop()
-        name = uploaded.name.rsplit(".", 1)[0]
         audio, rate = decode_audio(uploaded.getvalue(), max_bytes=MAX_MEGABYTES * 2**20)
-        if audio.shape[1] > MAX_SECONDS * rate:
+        if len(audio) > MAX_SECONDS * rate:
             raise ToolkitError(
-                f"The song is {audio.shape[1] / rate / 60:.1f} minutes; the limit here is "
+                f"The song is {len(audio) / rate / 60:.1f} minutes; the limit here is "
                 f"{MAX_SECONDS // 60} minutes (the command line takes longer songs)."
             )
-    else:
+        return uploaded.name.rsplit(".", 1)[0], audio, rate
+    if source == "Rendered test piece":
         examples = corpus_examples(card["config"].get("corpus_dir"))
         name = st.selectbox("Test piece (never heard in training)", list(examples), key="example")
-        audio, rate = examples[name], SAMPLE_RATE
-    with st.spinner("Separating..."):
-        stems = separate(audio, sr=rate, model=model, return_mask=True)
+        return name, examples[name], SAMPLE_RATE
+    st.caption(
+        "20 s synthesised by the toolkit (`python -m toolkit.separation.example_song`): a sung-like voice over "
+        "chords, bass and drums, 44.1 kHz stereo."
+    )
+    return "example_song", *example_song()
+
+
+def wav_bytes(audio: np.ndarray, rate: int) -> bytes:
+    """16-bit WAV of (samples,) or (samples, channels) audio, clipped to [-1, 1] (a stem may overshoot a little)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1, 1), rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def spectrogram_figure(magnitude: np.ndarray, mask: np.ndarray) -> Figure:
+    """The (frames, 513) mixture magnitude the network read, in dB, beside its (frames, 513) vocal mask."""
+    figure = Figure(figsize=(11, 3.6), layout="constrained")
+    left, right = figure.subplots(1, 2, sharey=True)
+    extent = [0, len(mask) * HOP / SAMPLE_RATE, 0, SAMPLE_RATE / 2000]
+    decibels = 20 * np.log10(magnitude.T + 1e-6)
+    image = left.imshow(decibels, origin="lower", aspect="auto", extent=extent, vmin=decibels.max() - 80, cmap="magma")
+    figure.colorbar(image, ax=left, label="dB")
+    image = right.imshow(mask.T, origin="lower", aspect="auto", extent=extent, vmin=0, vmax=1, cmap="viridis")
+    figure.colorbar(image, ax=right, label="share of the voice")
+    left.set(title="mixture (16 kHz mono, as the network hears it)", xlabel="seconds", ylabel="kHz")
+    right.set(title="soft mask of the voice", xlabel="seconds")
+    return figure
+
+
+source = st.radio("Song", SOURCES, horizontal=True, key="source")
+try:
+    name, audio, rate = chosen_song(source)
+    bar = st.progress(0.0, text="Separating...")
+    stems = separate(
+        audio,
+        sr=rate,
+        model=model,
+        return_mask=True,
+        progress=lambda done: bar.progress(done, text=f"Separating... {done:.0%}"),
+    )
+    bar.empty()
 except ToolkitError as err:
     ui.show_error(err)
     st.stop()
 
-frames_per_second = SAMPLE_RATE / HOP
-for label in ("mixture", "vocals", "accompaniment"):
-    st.markdown(f"**{label}**")
-    st.audio(stems[label], sample_rate=SAMPLE_RATE)
-columns = st.columns(2)
-for column, label in zip(columns, ("vocals", "accompaniment")):
+st.markdown("**mixture**")
+st.audio(wav_bytes(audio, rate), format="audio/wav")
+for column, label in zip(st.columns(2), ("vocals", "accompaniment")):
+    data = wav_bytes(stems[label], rate)
+    column.markdown(f"**{label}**")
+    column.audio(data, format="audio/wav")
     column.download_button(
         f"Download {label} (WAV)",
-        wav_bytes(stems[label]),
+        data,
         file_name=f"{name}_{label}.wav",
         mime="audio/wav",
         key=f"download_{label}",
+        on_click="ignore",
     )
-st.pyplot(spectrogram_figure(stems))
-st.caption(f"STFT: 1024-point Hann window, hop {HOP} ({frames_per_second:.2f} frames per second), 16 kHz mono.")
+st.pyplot(spectrogram_figure(stems["magnitude"], stems["mask"]))
+n_fft, hop = stft_size(rate)
+st.caption(
+    f"The network reads a 16 kHz mono STFT (1024-point Hann window, hop {HOP}: {SAMPLE_RATE / HOP:.2f} frames per "
+    f"second). Its mask is laid onto each channel's STFT at {rate} Hz ({n_fft}-point window, hop {hop}: the same "
+    "64 ms and 32 ms), so the stems keep the song's rate and channels and add up to it. Above 8 kHz, which the "
+    "network never hears, everything stays in the accompaniment."
+)
