@@ -102,14 +102,14 @@ def test_cifar_reader_refuses_damaged_and_crafted_files(tmp_path):
 
 @pytest.mark.parametrize("depth, millions", [(20, 0.27), (32, 0.46), (56, 0.85)])
 def test_resnet_has_the_papers_parameter_count(depth, millions):
-    model = build(dataset="cifar10", depth=depth)
+    model = build(dataset="cifar10", model="resnet", depth=depth)
     assert model.name == f"resnet{depth}"
     assert model.count_params() == pytest.approx(millions * 1e6, rel=0.02)  # He et al. 2016, table 6
 
 
 def test_resnet_depth_must_be_6n_plus_2():
     with pytest.raises(ConfigError, match="6n"):
-        build(depth=21)
+        build(model="resnet", depth=21)
 
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
@@ -234,7 +234,7 @@ def test_grad_cam_matches_the_gradient_definition():
     tf = pytest.importorskip("tensorflow")
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the reference uses tf.GradientTape")
-    model = build(dataset="cifar10", depth=8)
+    model = build(dataset="cifar10", model="resnet", depth=8, precision="float32")  # a float32 reference
     images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3)).astype("float32")
     features_model = keras.Model(model.input, model.get_layer("pool").input)
     dense = model.get_layer("probabilities")
