@@ -9,14 +9,14 @@ import sys
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (the default backend) before Keras does, with its C++ logging silenced.
+    """Import TensorFlow (if installed) before Keras does, with its C++ logging silenced.
 
     TensorFlow's C++ log level must be set before it loads, and the oneDNN notice it prints while loading comes
     before its logging is set up, so no setting hides it: standard error is pointed at /dev/null for the import.
     Errors that matter still surface as Python exceptions.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also grappler's harmless "remapper failed" lines
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:  # with JAX too: Keras' data adapters import TensorFlow where it is installed
         return
     sys.stderr.flush()
     saved = os.dup(2)

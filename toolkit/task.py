@@ -128,6 +128,12 @@ class Task:
     def data(self, config: DictConfig) -> Data:
         raise NotImplementedError
 
+    def initialize(self, model: keras.Model, data: Data, config: DictConfig) -> None:
+        """Set weights that come from the data rather than from SGD (e.g. whitening filters); default: none.
+
+        Runs on the whole training set, in every process of a job alike, before the data is split into batches.
+        """
+
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
         raise NotImplementedError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -23,9 +24,15 @@ from omegaconf import DictConfig, OmegaConf
 from toolkit import io
 from toolkit.card import make_card
 from toolkit.cli import dump_config, format_table, main_wrapper, task_and_config
-from toolkit.distribute import distribution_scope, even_batches
+from toolkit.distribute import (
+    batches_for_process,
+    callbacks_for_process,
+    distribution_scope,
+    is_chief,
+    on_this_process,
+)
 from toolkit.errors import ToolkitError
-from toolkit.task import Evaluation, Task
+from toolkit.task import Evaluation, Task, resolve_precision
 
 USAGE = """usage: python -m toolkit.train task=NAME [key=value ...]
   e.g. python -m toolkit.train task=digits model=lenet5 epochs=3 batch_size=128
@@ -67,10 +74,31 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         io.write_json({"epoch": self._current_epoch, "batch": self._last_batch_seen}, self._training_metadata_path)
 
 
+class RunClock(keras.callbacks.Callback):
+    """Training time of the whole run, across interruptions: kept in `clock.json` in the run folder.
+
+    A resumed run adds its own time to what the earlier parts spent, so the card states what the run cost.
+    """
+
+    def __init__(self, path: Path, resumed: bool):
+        super().__init__()
+        self.path = path
+        saved = json.loads(path.read_text()) if resumed and path.exists() else {}
+        self.before, self.parts = saved.get("seconds", 0.0), saved.get("parts", 0) + 1
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        io.write_json({"seconds": round(self.seconds, 1), "parts": self.parts}, self.path)
+
+
 @dataclass
 class TrainResult:
     model: keras.Model
-    evaluation: Evaluation
+    evaluation: Evaluation | None  # None in the processes of a multi-process job other than 0: they do not evaluate
     run_dir: Path
     card: dict
 
@@ -125,16 +153,19 @@ def prepare(words: Sequence[str]) -> tuple[Task, DictConfig, Path]:
     if config.resume and saved.exists():
         config = OmegaConf.merge(config, OmegaConf.load(saved), OmegaConf.from_dotlist(list(words)))
     config.run_dir = str(run_dir)  # tasks that write into the run folder (sample grids, figures) find it here
+    config.precision = resolve_precision(config.precision)  # the card says what "auto" chose on this machine
     return task, config, run_dir
 
 
 def train(words: Sequence[str]) -> TrainResult:
+    chief = is_chief()  # first: the processes of a JAX job connect before any JAX computation (e.g. precision=auto)
     task, config, run_dir = prepare(words)
     keras.utils.set_random_seed(config.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_config(config))
-    if config.verbose:
-        print(f"Run directory: {run_dir}")
+    if chief:  # in a multi-process job, process 0 alone writes the run folder and the shipped files
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_config(config))
+        if config.verbose:
+            print(f"Run directory: {run_dir}")
 
     data = task.data(config)
     steps = data.steps_per_epoch or math.ceil(len(data.train[0]) / config.batch_size)
@@ -147,30 +178,36 @@ def train(words: Sequence[str]) -> TrainResult:
     if task.monitor and data.val is not None:
         callbacks.append(BestCheckpoint(best, task.monitor, run_dir / "log.csv"))
 
-    start = time.perf_counter()
+    clock = RunClock(run_dir / "clock.json", resumed=config.resume)
+    callbacks.append(clock)
     with distribution_scope(config.distribute) as replicas:
-        data.train, data.val = (even_batches(d, config.batch_size, replicas) for d in (data.train, data.val))
         model = task.build(config)
         started_from = start_from(model, config.init) if config.init else None  # a resumed run restores on top
+        if not config.init:  # a warm start keeps what its model learnt from data; a resumed run restores it
+            task.initialize(model, data, config)
+        data.train = batches_for_process(data.train, config.batch_size, replicas, shuffle_seed=config.seed)
+        data.val = batches_for_process(data.val, config.batch_size, replicas)
         task.compile(model, config, steps)
         try:
-            history = task.fit(model, data, config, callbacks)
+            history = task.fit(model, data, config, callbacks_for_process(callbacks))
         except KeyboardInterrupt:
             print(f"\nStopped. Continue with: python -m toolkit.train task={task.name} resume=true run_dir={run_dir}")
             raise
-    seconds = time.perf_counter() - start
+    seconds = clock.seconds
     losses = history.history.get("loss", [])
     if losses and not np.isfinite(losses[-1]):
         raise ToolkitError(
             f"Training stopped: the loss became {losses[-1]} in epoch {len(losses)}. "
             f"Try a lower learning_rate (now {config.learning_rate}). Run folder: {run_dir}"
         )
-    if best.exists():
-        model = io.load_model(best)
+    if not chief:  # the job's other processes lent their devices to fit; process 0 reports
+        return TrainResult(model, None, run_dir, {})
+    model = io.load_model(best) if best.exists() else on_this_process(model)
 
     evaluation = task.evaluate(model, config)
     io.save_model(model, run_dir / "model.keras")
     card = make_card(task, config, model, data, evaluation, seconds)
+    card["training_parts"] = clock.parts  # 1 + the number of times the run was resumed
     if started_from:
         card["started_from"] = started_from
     io.write_json(card, run_dir / "metrics.json")

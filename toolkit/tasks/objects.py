@@ -187,11 +187,16 @@ def build_airbench(config: DictConfig) -> keras.Model:
 
 
 def adapt_whitening(model: keras.Model, images: np.ndarray, count: int = 5000) -> None:
-    """Set a model's patch-whitening filters from (the first `count` of) its training images."""
+    """Set a model's patch-whitening filters from (the first `count` of) its training images.
+
+    The images are normalised in NumPy with the model's own statistics: no backend computation, so every
+    process of a multi-process job does the same work alone.
+    """
     whitening = next((layer for layer in model.layers if isinstance(layer, PatchWhitening)), None)
     if whitening is not None:
-        normalised = keras.ops.convert_to_numpy(model.get_layer("normalise")(images[:count].astype("float32")))
-        whitening.adapt(normalised)
+        normalise = model.get_layer("normalise")
+        mean, variance = np.asarray(normalise.input_mean), np.asarray(normalise.input_variance)
+        whitening.adapt((images[:count] - mean) / np.sqrt(variance))
 
 
 def build_resnet(config: DictConfig) -> keras.Model:
@@ -286,10 +291,8 @@ class Objects(Task):
             warmup=config.warmup,
         )
 
-    def fit(self, model, data, config, callbacks):
-        if not config.init:  # a warm start keeps its filters; a resumed run restores them from its backup
-            adapt_whitening(model, data.train[0])
-        return super().fit(model, data, config, callbacks)
+    def initialize(self, model: keras.Model, data: Data, config: DictConfig) -> None:
+        adapt_whitening(model, data.train[0])
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
         data = dataset_of(config)
