@@ -1,6 +1,7 @@
 """A training run killed mid-way (SIGTERM or SIGKILL) resumes to a complete, valid run."""
 
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def test_killed_run_resumes_to_the_end(stop, tiny_mnist, tmp_path):
     else:
         assert process.returncode == -signal.SIGKILL
     assert (run / "backup").exists() and not (run / "model.keras").exists()
+    first_part = json.loads((run / "clock.json").read_text())["seconds"]
 
     resumed = subprocess.run(
         [
@@ -73,3 +75,6 @@ def test_killed_run_resumes_to_the_end(stop, tiny_mnist, tmp_path):
     assert len(epochs) < EPOCHS + 3  # it went on from the backup, not from the start
     assert io.load_model(run / "model.keras").count_params() > 0
     assert not (run / "backup").exists()
+    card = json.loads((run / "metrics.json").read_text())
+    assert card["training_parts"] == 2  # the card's time covers the killed part too
+    assert card["training_seconds"] > first_part > 0
