@@ -22,6 +22,7 @@ from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
 from toolkit.separation.model import DiscriminativeLoss, SoftMask, build_drnn, discriminative_loss
 from toolkit.separation.predict import decode_audio, read_song
 from toolkit.separation.stft import SAMPLE_RATE, istft, regrid_mask, stft, stft_size
+from toolkit.task import dtype_policy
 from toolkit.tasks.separation import TASK
 
 SR = SAMPLE_RATE
@@ -143,10 +144,14 @@ def test_gnsdr_weights_clips_by_length():
 
 
 def test_chunked_separation_equals_whole(trained):
+    """In float32, so that the comparison sees the chunking alone: bfloat16 kernels chosen per shape round apart."""
+    with dtype_policy("float32"):
+        model = build_drnn(16, (2,), context=1)
+    model.set_weights(trained.model.get_weights())
     mixture = sum(voice_and_accompaniment(4, 7))
     done = []
-    whole = separate(mixture, sr=SR, model=trained.model, chunk_seconds=60)
-    chunked = separate(mixture, sr=SR, model=trained.model, chunk_seconds=0.5, margin_seconds=2, progress=done.append)
+    whole = separate(mixture, sr=SR, model=model, chunk_seconds=60)
+    chunked = separate(mixture, sr=SR, model=model, chunk_seconds=0.5, margin_seconds=2, progress=done.append)
     assert whole["sr"] == SR and whole["vocals"].shape == mixture.shape
     np.testing.assert_allclose(chunked["vocals"], whole["vocals"], atol=1e-4)
     np.testing.assert_allclose(whole["vocals"] + whole["accompaniment"], mixture, atol=1e-5)
