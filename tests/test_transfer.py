@@ -13,6 +13,7 @@ from toolkit import backbones, pretrained
 from toolkit.backbones import efficientnet_lite
 from toolkit.backbones.convert_efficientnet_lite0 import load_state_dict, sample_photos
 from toolkit.backbones.weights import load_weights_float16, save_weights_float16
+from toolkit.data.image_folder import fit_image, read_image
 from toolkit.data.image_zip import extract_image_zip
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
@@ -204,6 +205,21 @@ def test_missing_or_bad_data_is_a_clear_error(tmp_path, shapes):
         prepare_photo(np.zeros((40, 40)), 32)
 
 
+def test_one_resize_policy_for_files_uploads_and_tfds(tmp_path):
+    """A 320x240 photo, red bands left and right of a blue centre square: every path keeps only the centre."""
+    photo = np.zeros((240, 320, 3), np.uint8)
+    photo[:, :40, 0] = photo[:, 280:, 0] = 255
+    photo[:, 40:280, 2] = 255
+    Image.fromarray(photo).save(tmp_path / "wide.png")
+    from_file = read_image(tmp_path / "wide.png", (224, 224))
+    # Squashed, the bands would be 28 px wide; cropped, only the filter's edge taps (a few levels) see them.
+    assert from_file.shape == (224, 224, 3) and from_file[..., 0].max() < 16 and from_file[..., 2].min() > 240
+    np.testing.assert_array_equal(prepare_photo(photo, 224), from_file)  # an upload: the same pixels
+    np.testing.assert_array_equal(np.asarray(fit_image(Image.fromarray(photo), (224, 224))), from_file)  # tfds
+    tall = read_image(tmp_path / "wide.png", (64, 32))  # a tall target: the centre 120x240 strip
+    assert tall.shape == (64, 32, 3) and tall[..., 0].max() < 16
+
+
 def test_stage_one_freezes_the_backbone_and_stage_two_unfreezes_the_top(shapes):
     model = Transfer().build(config_for(shapes))
     backbone = model.get_layer("backbone")
@@ -227,12 +243,14 @@ def test_both_stages_train_and_ship_a_loadable_model(shapes, tmp_path):
     reference = backbones.load_efficientnet_lite0(input_shape=(32, 32, 3))
     backbone = model.get_layer("backbone")
     for name, changed in (("block6a_expand_conv", False), ("block7a_expand_conv", True), ("top_bn", False)):
-        diff = max(
-            np.abs(a - b).max()
+        diff = max(  # the shipped weights are bfloat16 (ship_dtype): the reference rounded the same way
+            np.abs(a.astype("float32") - b.astype(a.dtype).astype("float32")).max()
             for a, b in zip(backbone.get_layer(name).get_weights(), reference.get_layer(name).get_weights())
         )
         assert (diff > 0) == changed, name
-    assert shipped.stat().st_size < 1.1 * 4 * model.count_params()  # weights only: no optimizer slots
+    # 16-bit weights and no optimizer slots; the classifier stays float32
+    assert shipped.stat().st_size < 1.1 * 2 * model.count_params()
+    assert backbone.get_layer("top_conv").kernel.dtype == "bfloat16" and model.get_layer("classifier").dtype == "float32"
     assert result.card["data"]["train"] == 18
 
 
@@ -300,7 +318,8 @@ def test_zip_limits_and_bad_archives(tmp_path):
         extract_image_zip(buffer.getvalue(), tmp_path, max_images=2)
 
 
-shipped = pytest.mark.skipif("transfer_flowers" not in pretrained.list(), reason="transfer_flowers is not shipped")
+SHIPPED = "transfer_flower_photos"
+shipped = pytest.mark.skipif(SHIPPED not in pretrained.list(), reason=f"{SHIPPED} is not shipped")
 
 
 @shipped

@@ -148,5 +148,9 @@ class Task:
             verbose=config.verbose,
         )
 
+    def shipping_model(self, model: keras.Model, config: DictConfig) -> keras.Model:
+        """The trained model as it is evaluated, saved and shipped (e.g. in 16-bit weights); default: as trained."""
+        return model
+
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
         raise NotImplementedError

@@ -202,7 +202,7 @@ def train(words: Sequence[str]) -> TrainResult:
         )
     if not chief:  # the job's other processes lent their devices to fit; process 0 reports
         return TrainResult(model, None, run_dir, {})
-    model = io.load_model(best) if best.exists() else on_this_process(model)
+    model = task.shipping_model(io.load_model(best) if best.exists() else on_this_process(model), config)
 
     evaluation = task.evaluate(model, config)
     io.save_model(model, run_dir / "model.keras")

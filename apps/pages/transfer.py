@@ -13,7 +13,7 @@ from toolkit.data.image_zip import extract_image_zip
 from toolkit.errors import ToolkitError
 from toolkit.tasks.transfer import class_probabilities, fit_head_on_folder, imagenet_top5, test_image_paths
 
-MODEL = "transfer_flowers"
+MODEL = "transfer_flower_photos"
 MAX_ZIP_MB = 50
 MAX_ZIP_IMAGES = 1500
 
@@ -54,7 +54,10 @@ def classify_tab() -> None:
         return
     model, card = ui.shipped_model(MODEL), ui.shipped_card(MODEL)
     classes = card["details"]["classes"]
-    st.caption(f"Fine-tuned model: {card['metrics']['test_accuracy']:.1%} accuracy on the flowers test split.")
+    st.caption(
+        f"Fine-tuned model: {card['metrics']['test_accuracy']:.1%} accuracy on the flower_photos test split. "
+        f"Every photo is fitted to {model.input_shape[1]} px square as in training: its centre square, resized."
+    )
     image, truth = photo_picker()
     if image is None:
         st.info("Upload a photo or pick one.")

@@ -17,20 +17,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from toolkit.data.image_folder import fit_image
 from toolkit.data.paths import data_dir
 from toolkit.errors import ConfigError, DataNotFoundError
 
 SOURCES = ("files", "tfds")
 # The toolkit's data set names -> the same sets in tensorflow-datasets.
-TFDS_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": "cifar10", "flowers": "tf_flowers"}
-# tf_flowers' class names -> the toolkit's (the class folders of the files).
-TF_FLOWERS_CLASSES = {
-    "daisy": "daisy",
-    "dandelion": "dandelion",
-    "roses": "rose",
-    "sunflowers": "sunflower",
-    "tulips": "tulip",
-}
+TFDS_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": "cifar10", "flower_photos": "tf_flowers"}
+# The class folders of flower_photos, which are tf_flowers' label names.
+FLOWER_PHOTOS_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
 
 def reads_tfds(source: str) -> bool:
@@ -66,11 +61,11 @@ def load_tfds_flowers(
     tf_flowers has one split ('train'): the photos come grouped by class, as the class folders list them, so
     the callers cut their own splits from it exactly as they cut the folder.
     """
-    examples, info = _load(task, "flowers", "train", files, root)
-    label_map = [list(classes).index(TF_FLOWERS_CLASSES[name]) for name in info.features["label"].names]
+    examples, info = _load(task, "flower_photos", "train", files, root)
+    label_map = [list(classes).index(name) for name in info.features["label"].names]
     images, labels = [], []
     for image, label in examples:
-        images.append(_resize(image, image_size))
+        images.append(np.asarray(fit_image(Image.fromarray(image), image_size), dtype=np.uint8))
         labels.append(label_map[label])
     labels = np.asarray(labels, dtype=np.int32)
     by_class = np.argsort(labels, kind="stable")
@@ -115,10 +110,3 @@ def _load(
             f"(README, section 'Data')."
         ) from err
     return tfds.as_numpy(examples), info
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize to (height, width) with PIL, as `read_image` resizes the files (same pixels, same size)."""
-    if image.shape[:2] == tuple(size):
-        return image
-    return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""Transfer learning: an ImageNet backbone, frozen and then fine-tuned, on a folder of flower photos.
+"""Transfer learning: an ImageNet backbone, frozen and then fine-tuned, on the flower photos or anyone's folder.
 
 The course's two stages, with the same network trained from scratch as the comparison:
 1. the ImageNet backbone (EfficientNet-Lite0, converted from PyTorch; see toolkit/backbones) is frozen and only a
@@ -10,9 +10,11 @@ The course's two stages, with the same network trained from scratch as the compa
 `model=scratch` is the same network from random weights. The evaluation adds a curve over the label budget
 (10, 50, all labels per class) from linear heads on frozen features, which costs one pass of the backbone.
 
-Data: `<data dir>/<dataset>/<class>/*.jpg` (flowers by default; any such folder works), or tf_flowers from
-tensorflow-datasets with `source=tfds`, split 70/15/15 per class with a fixed seed. Models take raw RGB pixels
-0-255, (N, S, S, 3) with S = `image_size`, and return class probabilities (N, classes).
+Data: `<data dir>/<dataset>/<class>/*.jpg` (flower_photos by default, the tf_flowers photos at their own
+resolution; any such folder works), or tf_flowers from tensorflow-datasets with `source=tfds`, split 70/15/15 per
+class with a fixed seed. Every photo, whatever its shape, is fitted to S x S (S = `image_size`, the backbone's
+native 224) by one policy, `toolkit.data.image_folder.fit_image`: the centre square, resized bilinearly. Models
+take raw RGB pixels 0-255, (N, S, S, 3), and return class probabilities (N, classes).
 """
 
 from __future__ import annotations
@@ -28,23 +30,24 @@ from omegaconf import DictConfig, OmegaConf
 from toolkit import backbones, pretrained
 from toolkit.classification import classification_report, compile_classifier
 from toolkit.config import RunConfig
-from toolkit.data.image_folder import list_image_folder, load_image_folder
+from toolkit.data.image_folder import fit_image, list_image_folder, load_image_folder
 from toolkit.data.paths import require_files
-from toolkit.data.tfds_source import load_tfds_flowers, reads_tfds, source_info
+from toolkit.data.tfds_source import FLOWER_PHOTOS_CLASSES, load_tfds_flowers, reads_tfds, source_info
 from toolkit.errors import ConfigError, InputError
 from toolkit.task import Data, Evaluation, Task, fit_kwargs
 
-FLOWERS = ["daisy", "dandelion", "rose", "sunflower", "tulip"]
+FLOWERS = list(FLOWER_PHOTOS_CLASSES)
 SPLIT = (0.70, 0.15, 0.15)  # train / validation / test, per class
 SPLIT_SEED = 0  # fixed apart from `seed`, so every run and every evaluation sees the same test photos
 LABEL_BUDGETS = (10, 50, None)  # labels per class on the learning curve; None = all
+SHIP_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
 class TransferConfig(RunConfig):
     model: str = "transfer"  # transfer | scratch
-    dataset: str = "flowers"  # <data dir>/<dataset>/<class>/*.jpg, or an absolute folder
-    image_size: int = 128  # the flowers photos are 128x128
+    dataset: str = "flower_photos"  # <data dir>/<dataset>/<class>/*.jpg, or an absolute folder
+    image_size: int = 224  # the backbone's native size; every photo's centre square is resized to it
     backbone: str = "efficientnet_lite0"  # or a keras.applications name with backbone_weights
     backbone_weights: str | None = None  # local weights file; efficientnet_lite0 defaults to the shipped one
     epochs: int = 30  # stage 1: frozen backbone, new head trained on cached features
@@ -54,6 +57,10 @@ class TransferConfig(RunConfig):
     fine_tune_learning_rate: float = 3e-4  # stage 2 learning rate (Adam, cosine-decayed)
     batch_size: int = 32
     dropout: float = 0.3  # before the new classifier head
+    label_smoothing: float = 0.1  # stage 2 and scratch: targets 0.9 + 0.1/classes, against over-confident heads
+    ship_dtype: str = "bfloat16"  # weights (and compute) of the shipped file: float32 | bfloat16 | float16
+    # Depthwise convolutions lose in bfloat16 on the TensorFlow CPU path: float32 trains Lite0 about 2x faster here.
+    precision: str = "float32"
     label_curve: bool = True  # evaluate: also the accuracy over 10 / 50 / all labels per class
     probe_epochs: int = 150  # evaluate: epochs of each linear head on the curve (batch 256)
     scratch_curve_epochs: int = 10  # evaluate: epochs of the from-scratch network on 10 labels per class
@@ -63,13 +70,14 @@ class TransferConfig(RunConfig):
 
 
 def dataset_root(config: DictConfig) -> Path:
-    return require_files("transfer", config.dataset, FLOWERS if config.dataset == "flowers" else [], config.data_dir)
+    expected = FLOWERS if config.dataset == "flower_photos" else []
+    return require_files("transfer", config.dataset, expected, config.data_dir)
 
 
 def from_tfds(config: DictConfig) -> bool:
     """Whether the photos come from tensorflow-datasets (`source=tfds`), which holds the flowers only."""
-    if reads_tfds(config.source) and config.dataset != "flowers":
-        raise ConfigError(f"source=tfds has the flowers only: dataset={config.dataset} needs source=files.")
+    if reads_tfds(config.source) and config.dataset != "flower_photos":
+        raise ConfigError(f"source=tfds has flower_photos (tf_flowers) only: dataset={config.dataset} needs files.")
     return reads_tfds(config.source)
 
 
@@ -93,7 +101,7 @@ def load_splits(config: DictConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{"train", "val", "test"}: uint8 images (N, S, S, 3) and int32 labels, each cut to `limit`."""
     size = (config.image_size, config.image_size)
     if from_tfds(config):
-        images, labels = load_tfds_flowers("transfer", FLOWERS, size, "flowers/<class>/*.jpg", config.data_dir)
+        images, labels = load_tfds_flowers("transfer", FLOWERS, size, "flower_photos/<class>/*.jpg", config.data_dir)
     else:
         images, labels, _ = load_image_folder(dataset_root(config), image_size=size)
     splits = dict(zip(("train", "val", "test"), stratified_split(labels)))
@@ -268,15 +276,12 @@ def _row(model: str, labels_per_class, train_examples: int, accuracy: float) -> 
 
 
 def prepare_photo(image: np.ndarray, size: int) -> np.ndarray:
-    """Any RGB photo uint8 (H, W, 3) -> the centre square, resized: uint8 (size, size, 3)."""
+    """Any RGB photo uint8 (H, W, 3) -> uint8 (size, size, 3) by the files' policy (`fit_image`: centre square)."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 8:
         raise InputError(f"Expected an RGB image of at least 8x8 pixels, got shape {image.shape}.")
-    h, w = image.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = keras.utils.array_to_img(image[top : top + side, left : left + side], scale=False)
-    return np.asarray(square.resize((size, size), resample=2), dtype=np.uint8)  # 2: bilinear
+    photo = keras.utils.array_to_img(image, scale=False)
+    return np.asarray(fit_image(photo, (size, size)), dtype=np.uint8)
 
 
 def class_probabilities(model: keras.Model, image: np.ndarray, classes: list[str]) -> dict[str, float]:
@@ -349,12 +354,12 @@ class Transfer(Task):
             "classes": class_names(config),
             "split": "stratified 70/15/15, seed 0",
             **{name: len(part[1]) for name, part in splits.items()},
-            **source_info(config.source, "flowers", config.data_dir),
+            **source_info(config.source, "flower_photos", config.data_dir),
         }
         return Data(splits["train"], splits["val"], info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
-        compile_classifier(model, config, steps_per_epoch)
+        compile_classifier(model, config, steps_per_epoch, label_smoothing=config.label_smoothing)
 
     def fit(self, model, data, config, callbacks):
         """`transfer`: stage 1 (head on cached features), then stage 2 (top blocks, augmented images, lower rate).
@@ -382,7 +387,7 @@ class Transfer(Task):
             set_trainable(model, config.fine_tune_from)
             steps = int(np.ceil(len(data.train[1]) / config.batch_size))
             stage2 = {"learning_rate": config.fine_tune_learning_rate, "epochs": config.fine_tune_epochs}
-            compile_classifier(model, OmegaConf.merge(config, stage2), steps)
+            compile_classifier(model, OmegaConf.merge(config, stage2), steps, label_smoothing=config.label_smoothing)
             fine = model.fit(
                 **fit_kwargs(data.train, config.batch_size),
                 validation_data=data.val,
@@ -394,6 +399,24 @@ class Transfer(Task):
             for key, values in fine.history.items():
                 history.history.setdefault(key, []).extend(values)
         return history
+
+    def shipping_model(self, model: keras.Model, config: DictConfig) -> keras.Model:
+        """The model with its weights in `ship_dtype`: 16 bits halve the file (the classifier stays float32).
+
+        The card's figures come from this copy, not from the float32 weights it was trained in.
+        """
+        if config.ship_dtype == "float32":
+            return model
+        if config.ship_dtype not in SHIP_DTYPES:
+            raise ConfigError(f"ship_dtype={config.ship_dtype} is not one of {', '.join(SHIP_DTYPES)}.")
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(config.ship_dtype)
+        try:
+            copy = self.models[config.model](config)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        copy.set_weights(model.get_weights())
+        return copy
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
         config = OmegaConf.merge(config, {"image_size": int(model.input_shape[1])})
