@@ -250,7 +250,8 @@ def test_both_stages_train_and_ship_a_loadable_model(shapes, tmp_path):
         assert (diff > 0) == changed, name
     # 16-bit weights and no optimizer slots; the classifier stays float32
     assert shipped.stat().st_size < 1.1 * 2 * model.count_params()
-    assert backbone.get_layer("top_conv").kernel.dtype == "bfloat16" and model.get_layer("classifier").dtype == "float32"
+    assert backbone.get_layer("top_conv").kernel.dtype == "bfloat16"
+    assert model.get_layer("classifier").dtype == "float32"
     assert result.card["data"]["train"] == 18
 
 
@@ -300,6 +301,29 @@ def test_head_on_a_users_folder_and_zip(tmp_path):
     assert result.classes == ["cats", "dogs"] and progress == [1, 2, 3] and result.test_accuracy is None
     probabilities = class_probabilities(result.model, rng.integers(0, 255, (50, 70, 3), dtype=np.uint8), result.classes)
     assert set(probabilities) == {"cats", "dogs"} and abs(sum(probabilities.values()) - 1) < 1e-4
+
+
+def test_your_own_classes_from_the_cli_with_odd_photos(tmp_path, capsys):
+    """Mixed sizes, greyscale, CMYK and palette JPEGs train through `dataset=/abs/path`; bad folders stop early."""
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "mine"
+    modes = ["RGB", "L", "CMYK", "P", "RGB", "RGB"]
+    for channel, name in enumerate(["apples", "pears"]):
+        (folder / name).mkdir(parents=True)
+        for i, mode in enumerate(modes):
+            image = rng.integers(0, 60, (30 + 7 * i, 50 - 3 * i, 3), dtype=np.uint8)
+            image[..., channel] += 180
+            Image.fromarray(image).convert(mode).save(folder / name / f"{i}.{'png' if mode == 'P' else 'jpg'}")
+    words = ["task=transfer", f"dataset={folder}", "image_size=32", "fine_tune_epochs=0", "label_curve=false"]
+    result = train_once(words, tmp_path / "ok")
+    assert result.card["data"]["classes"] == ["apples", "pears"] and result.card["data"]["test"] == 2
+    (folder / "pears" / "5.jpg").unlink()
+    with pytest.raises(InputError, match=r"at least 6 photos.*'pears': 5"):
+        train_once(words, tmp_path / "small")
+    assert not (tmp_path / "small" / "run" / "log.csv").exists()  # stopped before any training
+    (folder / "pears" / "5.jpg").write_bytes(b"not a photo")
+    with pytest.raises(InputError, match=r"Cannot read image .*5\.jpg"):
+        train_once(words, tmp_path / "broken")
 
 
 def test_zip_limits_and_bad_archives(tmp_path):

@@ -41,6 +41,7 @@ SPLIT = (0.70, 0.15, 0.15)  # train / validation / test, per class
 SPLIT_SEED = 0  # fixed apart from `seed`, so every run and every evaluation sees the same test photos
 LABEL_BUDGETS = (10, 50, None)  # labels per class on the learning curve; None = all
 SHIP_DTYPES = ("float32", "bfloat16", "float16")
+MIN_PHOTOS_PER_CLASS = 6  # with fewer, rounding leaves a class out of the validation or the test split
 
 
 @dataclass
@@ -104,8 +105,20 @@ def load_splits(config: DictConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         images, labels = load_tfds_flowers("transfer", FLOWERS, size, "flower_photos/<class>/*.jpg", config.data_dir)
     else:
         images, labels, _ = load_image_folder(dataset_root(config), image_size=size)
+    require_photos_per_class(labels, class_names(config), config.dataset)
     splits = dict(zip(("train", "val", "test"), stratified_split(labels)))
     return {name: (images[idx[: config.limit]], labels[idx[: config.limit]]) for name, idx in splits.items()}
+
+
+def require_photos_per_class(labels: np.ndarray, classes: list[str], dataset: str) -> None:
+    """Stop before training when a class is too small for the 70/15/15 split to test it (7 photos or fewer)."""
+    counts = np.bincount(labels, minlength=len(classes))
+    small = {name: int(n) for name, n in zip(classes, counts) if n < MIN_PHOTOS_PER_CLASS}
+    if small:
+        raise InputError(
+            f"{dataset}: each class needs at least {MIN_PHOTOS_PER_CLASS} photos, so that 15 % of it can be held out "
+            f"for validation and 15 % for the test; too few in {small}. Add photos or leave those classes out."
+        )
 
 
 def test_image_paths(config: DictConfig | None = None) -> list[tuple[str, str]]:
@@ -304,7 +317,7 @@ class HeadResult:
     test_accuracy: float | None  # on 15% held out per class; None when a class has too few images
 
 
-def fit_head_on_folder(root: str | Path, image_size: int = 128, epochs: int = 100, on_epoch=None) -> HeadResult:
+def fit_head_on_folder(root: str | Path, image_size: int = 224, epochs: int = 100, on_epoch=None) -> HeadResult:
     """Stage 1 on a user's `<root>/<class>/*.jpg`: a new head on cached frozen Lite0 features.
 
     `on_epoch(done, total)` is called after every epoch (a progress bar). 15% of each class is held out.
@@ -423,8 +436,6 @@ class Transfer(Task):
         splits = load_splits(config)
         classes = class_names(config)
         images, labels = splits["test"]
-        if labels.size == 0:
-            raise InputError(f"The test split of {config.dataset} is empty: each class needs at least 7 images.")
         evaluation = classification_report(model, images, labels, classes)
         n_train = len(splits["train"][1])
         stage = "transfer: fine-tuned (stage 2)" if model.name == "transfer" else f"{model.name}: evaluated model"
