@@ -1,6 +1,7 @@
 """Denoising: patch sampler, models, quality measures, tiled inference, the CLIs on tiny PNG sets, the page."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 from tests.harness import app_page, assert_round_trip, train_once
 from toolkit.config import parse_overrides
 from toolkit.denoising.baselines import FigureCache, nlm_denoise
-from toolkit.denoising.inference import add_noise, denoise, noise_rng
+from toolkit.denoising.inference import add_noise, denoise, denoise_channels, estimate_noise_sigma, noise_rng
 from toolkit.denoising.quality import psnr, ssim, to_uint8
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
@@ -126,6 +127,17 @@ def test_test_noise_is_fixed_per_image_and_level():
     assert not np.array_equal(a, noise_rng(0, 25, "y.png").standard_normal(4))
 
 
+def test_noise_level_estimate_and_colour_photos_per_channel():
+    rng = np.random.default_rng(0)
+    clean = np.clip(np.add.outer(np.linspace(0, 1, 96), np.linspace(0, 0.5, 80)), 0, 1).astype(np.float32)
+    for sigma in (15, 50):
+        assert abs(estimate_noise_sigma(add_noise(clean, sigma, rng)) - sigma) < 0.1 * sigma
+    colour = np.stack([clean, clean[::-1], 1 - clean], axis=-1)
+    scale = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Rescaling(0.5)])  # a stand-in "denoiser"
+    np.testing.assert_allclose(denoise_channels(scale, colour), colour * 0.5, atol=1e-6)
+    assert denoise_channels(scale, clean).shape == clean.shape
+
+
 def test_tiled_denoising_equals_one_pass():
     model = Denoising().build(config(depth=5))
     noisy = np.random.default_rng(2).random((45, 70)).astype("float32")
@@ -222,10 +234,14 @@ def test_page_denoises_a_test_image_and_offers_the_result(shipped_tiny_model):
     page.slider(key="sigma").set_value(50).run()
     assert not page.exception and not page.error
     assert page.warning  # sigma 50 is outside the model's training level
-    assert len(page.columns) == 3  # noisy, denoised, clean
+    assert len(page.columns) == 3 + 3 + 3  # noisy, denoised, clean; crop position and zoom; the three crops
     page.radio(key="model").set_value("denoising_blind").run()
     assert not page.exception and not page.warning  # the blind model covers sigma 50
     assert "dB at sigma 15" in page.caption[0].value and "dB at sigma 50" in page.caption[0].value
+    page.slider(key="crop_left").set_value(0).run()
+    captions = [image.proto.imgs[0].caption for image in page.get("image")]
+    assert not page.exception and len(captions) == 6 and re.fullmatch(r"clean, \d+x\d+ px at 4x", captions[-1])
     page.checkbox(key="already_noisy").check().run()
-    assert not page.exception and len(page.columns) == 2
+    assert not page.exception and len(page.columns) == 2 + 3 + 2
+    assert re.search(r"Estimated noise level: sigma = \d+\.\d", page.info[0].value)
     assert page.get("download_button")

@@ -1,4 +1,4 @@
-"""Denoising: add Gaussian noise to a BSD68 image or a photo (or bring a noisy one) and see DnCNN remove it."""
+"""Denoising: add noise to a BSD68 image or a photo, or bring a noisy one (its level estimated); see DnCNN remove it."""
 
 import io
 
@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from toolkit import pretrained, ui
-from toolkit.denoising.inference import add_noise, denoise, noise_rng
+from toolkit.denoising.inference import add_noise, denoise_channels, estimate_noise_sigma, noise_rng
 from toolkit.denoising.quality import psnr, ssim, to_uint8
 from toolkit.errors import ToolkitError
 from toolkit.tasks.denoising import DenoisingConfig, load_image_set
@@ -50,12 +50,21 @@ try:
     source = st.radio("Image", ["BSD68 test image", "Upload"], horizontal=True, key="source")
     if source == "Upload":
         uploaded = st.file_uploader(
-            f"A photo (shown in grayscale; up to {MAX_PIXELS / 1e6:.0f} megapixels)", type=ui.IMAGE_TYPES, key="upload"
+            f"A photo (up to {MAX_PIXELS / 1e6:.0f} megapixels)", type=ui.IMAGE_TYPES, key="upload"
         )
         if uploaded is None:
             st.info("Upload an image, or pick a BSD68 test image.")
             st.stop()
-        name, image = uploaded.name, ui.read_uploaded_image(uploaded, mode="L", max_pixels=MAX_PIXELS) / 255
+        colour = st.radio(
+            "Colour photos",
+            ["Denoise each channel (R, G, B)", "Convert to grayscale"],
+            horizontal=True,
+            key="colour",
+            help="The models are trained on grayscale images: a colour photo is denoised one channel at a time "
+            "(three passes) or converted to grayscale first.",
+        ).startswith("Denoise")
+        mode = "RGB" if colour else "L"
+        name, image = uploaded.name, ui.read_uploaded_image(uploaded, mode=mode, max_pixels=MAX_PIXELS) / 255
     else:
         images = bsd68()
         name = st.selectbox("Test image", list(images), key="image")
@@ -63,13 +72,20 @@ try:
     already_noisy = st.checkbox("The image is already noisy (denoise it as it is)", key="already_noisy")
     if already_noisy:
         clean, noisy = None, image.astype(np.float32)
+        estimate = estimate_noise_sigma(noisy)
+        st.info(
+            f"Estimated noise level: sigma = {estimate:.1f} (0-255 scale; scikit-image's wavelet estimate)."
+            + ("" if trained_sigma == "blind" else f" This model was trained at sigma={trained_sigma}.")
+        )
+        if trained_sigma != "blind" and abs(estimate - float(trained_sigma)) > 10:
+            st.warning("The estimate is far from the model's training level: try the blind model.")
     else:
         sigma = st.slider("Noise level sigma (0-255 scale)", 5, 75, 25, step=5, key="sigma")
         if trained_sigma != "blind" and str(sigma) != str(trained_sigma):
             st.warning(f"This model was trained at sigma={trained_sigma}; other levels are outside its training.")
         clean, noisy = image, add_noise(image, sigma, noise_rng(0, sigma, name))
     with st.spinner("Denoising..."):
-        denoised = denoise(model, noisy)
+        denoised = denoise_channels(model, noisy)
 except ToolkitError as err:
     ui.show_error(err)
     st.stop()
@@ -79,11 +95,28 @@ def caption(label: str, estimate: np.ndarray) -> str:
     return label if clean is None else f"{label}: {psnr(clean, estimate):.2f} dB, SSIM {ssim(clean, estimate):.3f}"
 
 
-columns = st.columns(2 if clean is None else 3)
-columns[0].image(to_uint8(noisy), caption=caption("noisy", noisy))
-columns[1].image(to_uint8(denoised), caption=caption("denoised", denoised))
-if clean is not None:
-    columns[2].image(to_uint8(clean), caption="clean")
+def crop(image: np.ndarray, box: tuple[int, int, int], zoom: int) -> np.ndarray:
+    """The `box` (top, left, side) of an image, enlarged `zoom` times with nearest-neighbour pixels."""
+    top, left, side = box
+    part = to_uint8(image[top : top + side, left : left + side])
+    return np.repeat(np.repeat(part, zoom, axis=0), zoom, axis=1)
+
+
+shown = [("noisy", noisy), ("denoised", denoised)] + ([("clean", clean)] if clean is not None else [])
+columns = st.columns(len(shown))
+for column, (label, picture) in zip(columns, shown):
+    column.image(to_uint8(picture), caption=caption(label, picture) if label != "clean" else label)
+
+st.subheader("Zoomed crop")
+height, width = noisy.shape[:2]
+side = max(1, min(64, height // 2, width // 2))  # half the image at most: the crop can always move
+left_pick, top_pick, zoom_pick = st.columns(3)
+left = left_pick.slider("Left", 0, width - side, (width - side) // 2, key="crop_left")
+top = top_pick.slider("Top", 0, height - side, (height - side) // 2, key="crop_top")
+zoom = zoom_pick.select_slider("Zoom", [2, 3, 4, 6], 4, key="crop_zoom")
+for column, (label, picture) in zip(st.columns(len(shown)), shown):
+    column.image(crop(picture, (top, left, side), zoom), caption=f"{label}, {side}x{side} px at {zoom}x")
+
 st.download_button(
     "Download the denoised image (PNG)",
     png_bytes(denoised),
