@@ -48,7 +48,7 @@ def test_official_splits_arrive_as_the_file_readers_arrays(mock_tfds, tmp_path, 
 
 def test_tf_flowers_is_cut_into_the_transfer_splits_like_the_folder(mock_tfds, tmp_path):
     config = OmegaConf.structured(TransferConfig(source="tfds", data_dir=str(tmp_path), image_size=32))
-    images, labels = load_tfds_flowers("transfer", FLOWERS, (32, 32), "flowers/<class>/*.jpg", tmp_path)
+    images, labels = load_tfds_flowers("transfer", FLOWERS, (32, 32), "flower_photos/<class>/*.jpg", tmp_path)
     assert images.shape == (4, 32, 32, 3) and images.dtype == np.uint8 and labels.dtype == np.int32
     assert np.all(np.diff(labels) >= 0) and labels.max() < len(FLOWERS)  # grouped by class, as the folders list them
     assert class_names(config) == FLOWERS
@@ -61,7 +61,8 @@ def test_tf_flowers_is_cut_into_the_transfer_splits_like_the_folder(mock_tfds, t
 def test_inpainting_sets_come_in_the_models_size(mock_tfds, tmp_path, dataset):
     config = OmegaConf.structured(InpaintingConfig(dataset=dataset, source="tfds", data_dir=str(tmp_path)))
     train_images, test_images = load_images(config, "train"), load_images(config, "test")
-    train_count, test_count = (3, 1) if dataset == "flowers" else (4, 4)  # tf_flowers: every tenth photo is a test one
+    # tf_flowers: every tenth photo is a test one
+    train_count, test_count = (3, 1) if dataset == "flower_photos" else (4, 4)
     assert train_images.shape == (train_count, *IMAGE_SHAPES[dataset]) and train_images.dtype == np.uint8
     assert test_images.shape == (test_count, *IMAGE_SHAPES[dataset])
 

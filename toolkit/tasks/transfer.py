@@ -2,8 +2,8 @@
 
 The course's two stages, with the same network trained from scratch as the comparison:
 1. the ImageNet backbone (EfficientNet-Lite0, converted from PyTorch; see toolkit/backbones) is frozen and only a
-   new head (pooling, dropout, softmax) is trained, on augmented images;
-2. the backbone from `fine_tune_from=block2a` onwards are unfrozen and trained with a lower learning rate;
+   new head (pooling, dropout, softmax) is trained on its pooled features, computed once;
+2. the backbone's layers from `fine_tune_from=block4a` onwards are unfrozen and trained with a lower learning rate;
    BatchNorm stays in inference mode (the backbone is called with `training=False` and its BN layers stay
    frozen), so a small batch never overwrites the ImageNet statistics.
 
@@ -53,9 +53,9 @@ class TransferConfig(RunConfig):
     backbone_weights: str | None = None  # local weights file; efficientnet_lite0 defaults to the shipped one
     epochs: int = 30  # stage 1: frozen backbone, new head trained on cached features
     learning_rate: float = 1e-3
-    fine_tune_epochs: int = 15  # stage 2 (transfer only); scratch trains `epochs` on images
-    fine_tune_from: str = "block2a"  # first backbone layer (name prefix) trained in stage 2
-    fine_tune_learning_rate: float = 3e-4  # stage 2 learning rate (Adam, cosine-decayed)
+    fine_tune_epochs: int = 10  # stage 2 (transfer only); scratch trains `epochs` on images
+    fine_tune_from: str = "block4a"  # first backbone layer (name prefix) trained in stage 2: blocks 4-7 and top
+    fine_tune_learning_rate: float = 1e-4  # stage 2 learning rate (Adam, cosine-decayed)
     batch_size: int = 32
     dropout: float = 0.3  # before the new classifier head
     label_smoothing: float = 0.1  # stage 2 and scratch: targets 0.9 + 0.1/classes, against over-confident heads
@@ -78,7 +78,7 @@ def dataset_root(config: DictConfig) -> Path:
 def from_tfds(config: DictConfig) -> bool:
     """Whether the photos come from tensorflow-datasets (`source=tfds`), which holds the flowers only."""
     if reads_tfds(config.source) and config.dataset != "flower_photos":
-        raise ConfigError(f"source=tfds has flower_photos (tf_flowers) only: dataset={config.dataset} needs files.")
+        raise ConfigError(f"source=tfds has tf_flowers only: dataset={config.dataset} needs source=files.")
     return reads_tfds(config.source)
 
 
@@ -103,9 +103,9 @@ def load_splits(config: DictConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     size = (config.image_size, config.image_size)
     if from_tfds(config):
         images, labels = load_tfds_flowers("transfer", FLOWERS, size, "flower_photos/<class>/*.jpg", config.data_dir)
-    else:
+    else:  # a user's folder may be small; tf_flowers is not
         images, labels, _ = load_image_folder(dataset_root(config), image_size=size)
-    require_photos_per_class(labels, class_names(config), config.dataset)
+        require_photos_per_class(labels, class_names(config), config.dataset)
     splits = dict(zip(("train", "val", "test"), stratified_split(labels)))
     return {name: (images[idx[: config.limit]], labels[idx[: config.limit]]) for name, idx in splits.items()}
 
