@@ -4,6 +4,6 @@
 - masks.py: named masks, masks from drawings, the contextual weights.
 - search.py: the latent search on z and `inpaint`, the whole method.
 - blend.py: Poisson blending of G(z) into the hole.
-- classic.py: OpenCV / scikit-image baselines and the PSNR / SSIM scores.
+- classic.py: OpenCV / scikit-image baselines, the harmonic fill and the PSNR / SSIM scores, grey or colour.
 - figures.py: sample grids during training and the comparison figure.
 """

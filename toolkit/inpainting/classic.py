@@ -1,6 +1,8 @@
 """Classic inpainting baselines and the scores every method is measured with.
 
-Images are float (H, W, C) in [0, 1]; masks (H, W) with 1 = known, 0 = hole.
+Images are float (H, W, C) in [0, 1], grey (C = 1) or colour (C = 3); masks (H, W) with 1 = known, 0 = hole.
+Every method fills each channel (OpenCV and scikit-image take the colour image whole), and SSIM is the mean of
+the per-channel SSIMs.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import numpy as np
 from skimage.metrics import structural_similarity
 from skimage.restoration import inpaint_biharmonic
 
+from toolkit.inpainting.blend import poisson_blend
+
 
 def _opencv(image: np.ndarray, mask: np.ndarray, flags: int) -> np.ndarray:
     pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
     hole = (mask < 0.5).astype(np.uint8)
-    filled = cv2.inpaint(pixels, hole, inpaintRadius=3, flags=flags)
-    return (filled.reshape(image.shape) / 255.0).astype(np.float32)
+    filled = cv2.inpaint(pixels if pixels.shape[-1] == 3 else pixels[..., 0], hole, inpaintRadius=3, flags=flags)
+    filled = filled.reshape(image.shape) / 255.0
+    return np.where(mask[..., None] > 0.5, image, filled).astype(np.float32)  # known pixels stay exact, not 8-bit
 
 
 def telea(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -33,6 +38,14 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return inpaint_biharmonic(image, mask < 0.5, channel_axis=-1).astype(np.float32)
 
 
+def harmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The smoothest membrane through the hole's border (Laplace's equation): Poisson blending of a flat source.
+
+    What the GAN's Poisson blend gives when G(z) adds nothing, so the GAN's own share is its lead over this.
+    """
+    return poisson_blend(np.zeros_like(image), image, mask)
+
+
 def mean_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The hole filled with the mean colour of the known pixels: the floor every method must clear."""
     known = mask[..., None] > 0.5
@@ -40,7 +53,13 @@ def mean_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(known, image, mean).astype(np.float32)
 
 
-CLASSIC_METHODS = {"Telea": telea, "Navier-Stokes": navier_stokes, "biharmonic": biharmonic, "mean fill": mean_fill}
+CLASSIC_METHODS = {
+    "Telea": telea,
+    "Navier-Stokes": navier_stokes,
+    "biharmonic": biharmonic,
+    "harmonic": harmonic,
+    "mean fill": mean_fill,
+}
 
 
 def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:

@@ -18,22 +18,54 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from toolkit.errors import ConfigError
 
-def build_generator(latent_dim: int, image_shape: tuple[int, int, int], filters: int) -> keras.Model:
-    """z (N, latent_dim) -> images (N, H, W, C) in [-1, 1]: dense to 4x4, then stride-2 transposed convs."""
+NORMS = ("batch", "lowest", "pixel", "none")
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class PixelNorm(layers.Layer):
+    """Scale each pixel's feature vector to unit root-mean-square (Karras et al. 2018): no batch statistics."""
+
+    def __init__(self, epsilon: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, inputs):
+        return inputs * ops.rsqrt(ops.mean(ops.square(inputs), axis=-1, keepdims=True) + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def build_generator(
+    latent_dim: int, image_shape: tuple[int, int, int], filters: int, norm: str = "batch"
+) -> keras.Model:
+    """z (N, latent_dim) -> images (N, H, W, C) in [-1, 1]: dense to 4x4, then stride-2 transposed convs.
+
+    `norm` after the dense layer and each hidden transposed conv: "batch" (BatchNorm everywhere, the paper's and
+    the shipped grey models'), "lowest" (BatchNorm at 4x4 only), "pixel" (PixelNorm) or "none".
+    """
+    if norm not in NORMS:
+        raise ConfigError(f"Unknown generator norm '{norm}'; choose one of {', '.join(NORMS)}.")
     height, _, channels = image_shape
     ups = (height // 4).bit_length() - 1  # 4 -> 32 takes 3 upsamplings, 4 -> 64 takes 4
     width = filters * 2 ** (ups - 1)
+
+    def normalise(x, lowest: bool = False):
+        if norm == "batch" or (norm == "lowest" and lowest):
+            return layers.BatchNormalization()(x)
+        return PixelNorm()(x) if norm == "pixel" else x
+
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(4 * 4 * width, use_bias=False)(z)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
+    x = layers.Dense(4 * 4 * width, use_bias=norm not in ("batch", "lowest"))(z)  # BatchNorm has its own shift
+    x = layers.ReLU()(normalise(x, lowest=True))
     x = layers.Reshape((4, 4, width))(x)
     for i in range(ups - 1):
-        x = layers.Conv2DTranspose(width // 2 ** (i + 1), 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-    images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh")(x)
+        x = layers.Conv2DTranspose(width // 2 ** (i + 1), 4, strides=2, padding="same", use_bias=norm != "batch")(x)
+        x = layers.ReLU()(normalise(x))
+    # float32 under mixed precision: exact images for the search's losses, and no faster in bfloat16 on CPUs
+    images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
     return keras.Model(z, images, name="generator")
 
 
@@ -52,7 +84,7 @@ def build_discriminator(image_shape: tuple[int, int, int], filters: int) -> kera
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(0.2)(x)
-    logits = layers.Dense(1)(x)
+    logits = layers.Dense(1, dtype="float32")(x)  # float32 logits under mixed precision
     return keras.Model(images, logits, name="discriminator")
 
 
@@ -63,13 +95,22 @@ class DCGAN(keras.Model):
     `call(pixels)` returns the logits of one adversarial pass (used by `fit`):
     {"real": D(x), "fake": D(stop_gradient(G(z))), "fooled": D_frozen(G(z))}, each (N, 1).
     Use `generate(n)` or `generator` / `discriminator` directly for inference.
+
+    `norm` is the generator's normalisation (see `build_generator`; files without it are "batch"). Both networks
+    compute in the model's dtype policy (`dtype=`, or the global one when built), saved with it and restored on
+    loading; their outputs are float32.
     """
 
-    def __init__(self, latent_dim=100, image_shape=(32, 32, 1), filters=32, seed=None, **kwargs):
+    def __init__(self, latent_dim=100, image_shape=(32, 32, 1), filters=32, seed=None, norm="batch", **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim, self.image_shape, self.filters = latent_dim, tuple(image_shape), filters
-        self.generator = build_generator(latent_dim, self.image_shape, filters)
-        self.discriminator = build_discriminator(self.image_shape, filters)
+        self.latent_dim, self.image_shape, self.filters, self.norm = latent_dim, tuple(image_shape), filters, norm
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.dtype_policy)  # the networks compute as trained, also once loaded
+        try:
+            self.generator = build_generator(latent_dim, self.image_shape, filters, norm)
+            self.discriminator = build_discriminator(self.image_shape, filters)
+        finally:
+            keras.config.set_dtype_policy(previous)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -123,4 +164,5 @@ class DCGAN(keras.Model):
             "latent_dim": self.latent_dim,
             "image_shape": list(self.image_shape),
             "filters": self.filters,
+            "norm": self.norm,
         }
