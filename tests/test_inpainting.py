@@ -1,13 +1,16 @@
 """Inpainting: the DCGAN, masks and contextual weights, Poisson blending, latent search, the CLIs and the page,
 in grey (Fashion-MNIST) and in colour (CIFAR-10)."""
 
+import io as io_module
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -334,8 +337,14 @@ def test_colour_training_cli_writes_a_cifar10_model_and_card(shipped_colour):
     assert card["data"]["image_shape"] == list(COLOUR) and card["config"]["norm"] == "batch"
     assert card["metrics"]["test_images"] == 4 and "biharmonic_hole_psnr" in card["metrics"]
     assert (shipped_colour.run_dir / "samples_001.png").exists()
-    gan = io.load_model(Path(card["config"]["out"]) / "inpainting_cifar10.keras")
+    shipped = Path(card["config"]["out"]) / "inpainting_cifar10.keras"
+    gan = io.load_model(shipped)
     assert gan.image_shape == COLOUR and gan.generate(1).shape == (1, *COLOUR)
+    with zipfile.ZipFile(shipped) as archive, h5py.File(io_module.BytesIO(archive.read("model.weights.h5"))) as h5:
+        assert "optimizer" not in h5  # weights only: Adam's slots would triple the file
+    run = io.load_model(shipped_colour.run_dir / "model.keras")
+    z = np.random.default_rng(0).standard_normal((2, gan.latent_dim)).astype("float32")
+    np.testing.assert_array_equal(gan.generator.predict(z, verbose=0), run.generator.predict(z, verbose=0))
 
 
 def test_colour_search_and_blend_keep_known_pixels_in_every_channel():

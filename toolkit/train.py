@@ -106,12 +106,15 @@ class TrainResult:
 def without_training_state(model: keras.Model) -> keras.Model:
     """The same layers and weights, uncompiled: a shipped file needs no optimizer state (2/3 of its size).
 
-    Only functional models can be re-wrapped; others (custom `train_step` models) ship as they are.
+    Functional models are re-wrapped; others (custom `train_step` models such as the DCGAN) are rebuilt from their
+    config and given the weights.
     """
     try:
         return keras.Model(model.inputs, model.outputs, name=model.name)
     except (AttributeError, ValueError, TypeError):
-        return model
+        copy = model.__class__.from_config(model.get_config())
+        copy.set_weights(model.get_weights())
+        return copy
 
 
 def start_from(model: keras.Model, path: str) -> dict[str, str]:
