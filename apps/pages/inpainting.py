@@ -23,7 +23,7 @@ if not shipped:
 if COLOUR not in shipped:
     st.info(
         f"The colour model ({COLOUR}) has not been shipped yet, so the page starts on a grey one. Train it with "
-        "`python -m toolkit.train task=inpainting dataset=cifar10 filters=64 batch_size=128 epochs=25 out=trained/`."
+        "`python -m toolkit.train task=inpainting dataset=cifar10 filters=64 batch_size=128 epochs=20 out=trained/`."
     )
 name = st.selectbox("Model", shipped, index=shipped.index(COLOUR) if COLOUR in shipped else 0, key="model")
 gan, card = ui.shipped_model(name), ui.shipped_card(name)
