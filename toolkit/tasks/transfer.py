@@ -60,7 +60,8 @@ class TransferConfig(RunConfig):
     dropout: float = 0.3  # before the new classifier head
     label_smoothing: float = 0.1  # stage 2 and scratch: targets 0.9 + 0.1/classes, against over-confident heads
     ship_dtype: str = "bfloat16"  # weights (and compute) of the shipped file: float32 | bfloat16 | float16
-    # Depthwise convolutions lose in bfloat16 on the TensorFlow CPU path: float32 trains Lite0 about 2x faster here.
+    # Depthwise convolutions lose in bfloat16 on the TensorFlow CPU path: float32 fine-tunes Lite0 1.25x faster here
+    # (39.4 against 31.4 images/s, bench/results/transfer.md).
     precision: str = "float32"
     label_curve: bool = True  # evaluate: also the accuracy over 10 / 50 / all labels per class
     probe_epochs: int = 150  # evaluate: epochs of each linear head on the curve (batch 256)
