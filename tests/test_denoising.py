@@ -135,6 +135,9 @@ def test_noise_level_estimate_and_colour_photos_per_channel():
     colour = np.stack([clean, clean[::-1], 1 - clean], axis=-1)
     scale = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Rescaling(0.5)])  # a stand-in "denoiser"
     np.testing.assert_allclose(denoise_channels(scale, colour), colour * 0.5, atol=1e-6)
+    halved = denoise_channels(scale, colour)  # the page scores colour results: SSIM is the mean over channels
+    assert ssim(colour, halved) == pytest.approx(np.mean([ssim(colour[..., c], halved[..., c]) for c in range(3)]))
+    assert np.isfinite(psnr(colour, halved))
     assert denoise_channels(scale, clean).shape == clean.shape
 
 

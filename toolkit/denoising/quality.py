@@ -16,14 +16,18 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def psnr(clean: np.ndarray, estimate: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB between two float images in [0, 1] of the same shape (H, W)."""
+    """Peak signal-to-noise ratio in dB between two float images in [0, 1] of the same shape ((H, W) or (H, W, 3))."""
     error = to_uint8(clean).astype(np.float64) - to_uint8(estimate).astype(np.float64)
     mse = float(np.mean(error**2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def ssim(clean: np.ndarray, estimate: np.ndarray) -> float:
-    """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5) of two (H, W) images in [0, 1]."""
+    """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5) of two images in [0, 1].
+
+    Grayscale (H, W), or colour (H, W, 3): the mean of the three channels' SSIM.
+    """
+    clean = np.asarray(clean)
     return float(
         structural_similarity(
             to_uint8(clean),
@@ -32,5 +36,6 @@ def ssim(clean: np.ndarray, estimate: np.ndarray) -> float:
             gaussian_weights=True,
             sigma=1.5,
             use_sample_covariance=False,
+            channel_axis=-1 if clean.ndim == 3 else None,
         )
     )
