@@ -201,6 +201,8 @@ def test_missing_or_bad_data_is_a_clear_error(tmp_path, shapes):
         load_splits(OmegaConf.structured(TransferConfig(data_dir=str(tmp_path))))
     with pytest.raises(ConfigError, match="backbone_weights"):
         Transfer().build(config_for(shapes, backbone="mobilenet_v2"))
+    with pytest.raises(ConfigError, match="ship_dtype=int8"):  # at build time, before any training
+        Transfer().build(config_for(shapes, ship_dtype="int8"))
     with pytest.raises(InputError, match="RGB"):
         prepare_photo(np.zeros((40, 40)), 32)
 

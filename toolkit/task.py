@@ -60,18 +60,25 @@ def resolve_precision(precision: str) -> str:
 
 
 @contextmanager
+def policy_scope(policy: str | keras.DTypePolicy) -> Iterator[None]:
+    """Layers made inside take the Keras dtype `policy` (e.g. "bfloat16": 16-bit weights); the old one comes back."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@contextmanager
 def dtype_policy(precision: str) -> Iterator[None]:
     """Layers made inside compute in `precision` and keep float32 weights; the policy is saved with each layer.
 
     mixed_bfloat16 speeds up CPUs with AVX-512 BF16/AMX, TPUs and recent GPUs; mixed_float16 older GPUs
     (Keras then scales the loss). Output layers that need float32 (softmax, the residual) say so themselves.
     """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_precision(precision))
-    try:
+    with policy_scope(resolve_precision(precision)):
         yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 @dataclass

@@ -19,6 +19,7 @@ import keras
 from keras import layers, ops
 
 from toolkit.errors import ConfigError
+from toolkit.task import policy_scope
 
 NORMS = ("batch", "lowest", "pixel", "none")
 
@@ -104,13 +105,9 @@ class DCGAN(keras.Model):
     def __init__(self, latent_dim=100, image_shape=(32, 32, 1), filters=32, seed=None, norm="batch", **kwargs):
         super().__init__(**kwargs)
         self.latent_dim, self.image_shape, self.filters, self.norm = latent_dim, tuple(image_shape), filters, norm
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(self.dtype_policy)  # the networks compute as trained, also once loaded
-        try:
+        with policy_scope(self.dtype_policy):  # the networks compute as trained, also once loaded
             self.generator = build_generator(latent_dim, self.image_shape, filters, norm)
             self.discriminator = build_discriminator(self.image_shape, filters)
-        finally:
-            keras.config.set_dtype_policy(previous)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")

@@ -34,7 +34,7 @@ from toolkit.data.image_folder import fit_image, list_image_folder, load_image_f
 from toolkit.data.paths import require_files
 from toolkit.data.tfds_source import FLOWER_PHOTOS_CLASSES, load_tfds_flowers, reads_tfds, source_info
 from toolkit.errors import ConfigError, InputError
-from toolkit.task import Data, Evaluation, Task, fit_kwargs
+from toolkit.task import Data, Evaluation, Task, fit_kwargs, policy_scope
 
 FLOWERS = list(FLOWER_PHOTOS_CLASSES)
 SPLIT = (0.70, 0.15, 0.15)  # train / validation / test, per class
@@ -105,14 +105,14 @@ def load_splits(config: DictConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if from_tfds(config):
         images, labels = load_tfds_flowers("transfer", FLOWERS, size, "flower_photos/<class>/*.jpg", config.data_dir)
     else:  # a user's folder may be small; tf_flowers is not
-        images, labels, _ = load_image_folder(dataset_root(config), image_size=size)
-        require_photos_per_class(labels, class_names(config), config.dataset)
+        images, labels, classes = load_image_folder(dataset_root(config), image_size=size)
+        require_photos_per_class(labels, classes, config.dataset)
     splits = dict(zip(("train", "val", "test"), stratified_split(labels)))
     return {name: (images[idx[: config.limit]], labels[idx[: config.limit]]) for name, idx in splits.items()}
 
 
 def require_photos_per_class(labels: np.ndarray, classes: list[str], dataset: str) -> None:
-    """Stop before training when a class is too small for the 70/15/15 split to test it (7 photos or fewer)."""
+    """Stop before training when a class is too small for the 70/15/15 split to hold any of it out (under 6)."""
     counts = np.bincount(labels, minlength=len(classes))
     small = {name: int(n) for name, n in zip(classes, counts) if n < MIN_PHOTOS_PER_CLASS}
     if small:
@@ -161,6 +161,8 @@ def augmentation() -> keras.Sequential:
 
 
 def _classifier(config: DictConfig, backbone: keras.Model, frozen_statistics: bool, name: str) -> keras.Model:
+    if config.ship_dtype not in SHIP_DTYPES:  # checked when the model is built, not after its training
+        raise ConfigError(f"ship_dtype={config.ship_dtype} is not one of {', '.join(SHIP_DTYPES)}.")
     inputs = keras.Input((config.image_size, config.image_size, 3), name="pixels")
     x = augmentation()(inputs)
     x = backbone(x, training=False) if frozen_statistics else backbone(x)
@@ -421,14 +423,8 @@ class Transfer(Task):
         """
         if config.ship_dtype == "float32":
             return model
-        if config.ship_dtype not in SHIP_DTYPES:
-            raise ConfigError(f"ship_dtype={config.ship_dtype} is not one of {', '.join(SHIP_DTYPES)}.")
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(config.ship_dtype)
-        try:
+        with policy_scope(config.ship_dtype):
             copy = self.models[config.model](config)
-        finally:
-            keras.config.set_dtype_policy(previous)
         copy.set_weights(model.get_weights())
         return copy
 
