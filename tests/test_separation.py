@@ -16,11 +16,12 @@ import soundfile as sf
 
 from tests.harness import app_page, assert_round_trip, train_once
 from toolkit.errors import DataNotFoundError, InputError
-from toolkit.separation import data, separate
+from toolkit.separation import data, separate, singer
 from toolkit.separation.evaluation import bss_eval_voice, score_clips
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
 from toolkit.separation.model import DiscriminativeLoss, SoftMask, build_drnn, discriminative_loss
 from toolkit.separation.predict import decode_audio, read_song
+from toolkit.separation.render import Note
 from toolkit.separation.stft import SAMPLE_RATE, istft, regrid_mask, stft, stft_size
 from toolkit.task import dtype_policy
 from toolkit.tasks.separation import TASK
@@ -117,9 +118,100 @@ def test_training_step_evaluation_and_card(trained):
     assert (trained.run_dir.parent / "out" / "separation.keras").exists()
 
 
-def test_missing_corpus_says_how_to_render(tmp_path):
+needs_renderers = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or shutil.which("text2wave") is None,
+    reason="rendering needs FluidSynth and Festival (the README's apt-get line installs both)",
+)
+
+
+@needs_renderers
+def test_first_training_run_renders_its_corpus(tmp_path, capsys):
+    """A fresh checkout: `train task=separation` renders the corpus (every split, held-out voices) and trains."""
+    corpus = tmp_path / "corpus"
+    words = ["task=separation", f"corpus_dir={corpus}", "corpus_hours=0", "corpus_seconds=2", *TINY]
+    result = train_once(words, tmp_path / "first")
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    assert "rendering" in capsys.readouterr().out and not (corpus / data.RENDERING_MARKER).exists()
+    assert {p["split"] for p in manifest["pieces"]} == set(data.SPLITS) and manifest["version"] == data.CORPUS_VERSION
+    unseen = {p["singer"] for p in manifest["pieces"] if p["split"] == "test_unseen"}
+    heard = {p["singer"] for p in manifest["pieces"] if p["split"] != "test_unseen"}
+    assert unseen <= set(singer.UNSEEN_VOICES) and not heard & set(singer.UNSEEN_VOICES)
+    assert {row["voices"] for row in result.evaluation.table} == {"seen voices", "unseen voices"}
+    assert np.isfinite(result.evaluation.metrics["gnsdr_unseen"])
+    stamp = (corpus / "manifest.json").stat().st_mtime_ns
+    train_once(words, tmp_path / "second")  # cached: the second run renders nothing
+    assert (corpus / "manifest.json").stat().st_mtime_ns == stamp and "rendering" not in capsys.readouterr().out
+
+
+def test_missing_split_says_how_to_render(tmp_path):
     with pytest.raises(DataNotFoundError, match="python -m toolkit.separation.render"):
-        train_once(["task=separation", f"corpus_dir={tmp_path / 'none'}", *TINY], tmp_path)
+        data.load_rendered("test", tmp_path / "none")
+
+
+def test_older_corpus_is_refused_with_what_to_do(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"seed": 0, "pieces": []}))
+    with pytest.raises(DataNotFoundError, match="older toolkit"):
+        data.needs_rendering(tmp_path)
+
+
+def notes(*spans: tuple[float, float, int]) -> list[Note]:
+    return [Note(start, end, pitch, 90) for start, end, pitch in spans]
+
+
+def test_singing_markup_rests_in_gaps_and_pitches_in_hertz():
+    xml = singer.singing_xml(notes((0.5, 1.0, 69), (1.0, 1.25, 57)), ["la", "mi"])
+    body = xml.splitlines()[3:]
+    assert body == [
+        '<REST SECONDS="0.500"></REST>',
+        '<PITCH FREQ="440.00"><DURATION SECONDS="0.500">la</DURATION></PITCH>',
+        '<PITCH FREQ="220.00"><DURATION SECONDS="0.250">mi</DURATION></PITCH>',
+        "</SINGING>",
+    ]
+
+
+def test_a_singer_sings_one_note_at_a_time():
+    line = singer.monophonic(notes((0, 1, 60), (0, 1, 64), (0.5, 2, 62)))
+    assert [(n.start, n.end, n.pitch) for n in line] == [(0, 0.5, 64), (0.5, 2, 62)]
+
+
+def test_vibrato_bends_pitch_but_keeps_every_note_in_place():
+    sr, rng = 8000, np.random.default_rng(0)
+    line = notes((0, 1.5, 60), (1.5, 3, 62))
+    tone = np.sin(2 * np.pi * 200 * np.arange(3 * sr) / sr).astype(np.float32)
+    cents = singer.pitch_curve(line, len(tone), sr, rng)
+    bent = singer.bend_pitch(tone, line, cents, sr)
+    crossings = np.flatnonzero(np.diff(np.signbit(bent).astype(int)) != 0)
+    hertz = sr / 2 / np.diff(crossings)
+    assert bent.shape == tone.shape and 1.005 < hertz.max() / hertz.min() < 1.2  # a few tens of cents
+    assert (
+        np.abs(bent[int(1.5 * sr) - 200 : int(1.5 * sr) + 200] - tone[int(1.5 * sr) - 200 : int(1.5 * sr) + 200]).max()
+        < 0.2
+    )
+
+
+def test_held_out_voices_never_sing_in_training():
+    from toolkit.separation.render import draw_singer
+
+    rng = np.random.default_rng(0)
+    heard = {draw_singer(rng, "train") for _ in range(300)}
+    assert heard >= set(singer.SEEN_VOICES) and not heard & set(singer.UNSEEN_VOICES)
+    assert any(s.startswith("gm:") for s in heard)
+    assert {draw_singer(rng, "test_unseen") for _ in range(50)} == set(singer.UNSEEN_VOICES)
+
+
+@pytest.mark.skipif(shutil.which("text2wave") is None, reason="Festival is not installed")
+def test_festival_sings_the_notes_and_a_failure_is_reported():
+    line = notes((0.2, 0.8, 57), (0.8, 1.4, 62))
+    audio = singer.sing_line(line, singer.SEEN_VOICES[0], np.random.default_rng(0), SR, 1.6)
+    f0, voiced, _ = librosa.pyin(audio, fmin=100, fmax=500, sr=SR, frame_length=1024, hop_length=256)
+    frame = lambda t: int(t * SR / 256)  # noqa: E731
+    assert np.nanmedian(f0[frame(0.3) : frame(0.7)]) == pytest.approx(220, rel=0.03)
+    assert np.nanmedian(f0[frame(0.9) : frame(1.3)]) == pytest.approx(293.7, rel=0.03)
+    assert np.abs(audio[: frame(0.15) * 256]).max() < 0.01  # the leading rest is silent
+    with pytest.raises(singer.SingingFailed, match="failed 3 times"):
+        singer.sing_line(line, "voice_that_does_not_exist", np.random.default_rng(0), SR, 1.6)
+    with pytest.raises(ValueError, match="cannot sing above"):
+        singer.sing_line(notes((0, 1, 76)), singer.SEEN_VOICES[0], np.random.default_rng(0), SR, 1.0)
 
 
 def test_bss_eval_on_known_signals():
@@ -226,7 +318,7 @@ def test_missing_mir1k_names_the_folder(tmp_path):
         data.load_mir1k("train", tmp_path)
 
 
-@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="FluidSynth is not installed")
+@needs_renderers
 def test_render_a_few_seconds_deterministically(tmp_path):
     pytest.importorskip("fluidsynth")
     from toolkit.separation.render import render_corpus

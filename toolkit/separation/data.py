@@ -1,8 +1,9 @@
 """Singing-voice separation data: (vocals, accompaniment) clips at 16 kHz mono, and training windows.
 
 Three sources, each read in its official layout:
-- `rendered`: the corpus made by `python -m toolkit.separation.render` (`{train,valid,test}/<piece>/{vocals,
-  accompaniment}.wav`), by default in `.cache/separation/rendered/` (git-ignored).
+- `rendered`: the corpus made by `python -m toolkit.separation.render`, or by the first training run
+  (`{train,valid,test,test_unseen}/<piece>/{vocals,accompaniment}.wav`), by default in
+  `.cache/separation/rendered/` (git-ignored).
 - `mir1k`: MIR-1K, `<data dir>/MIR-1K/Wavfile/*.wav`, stereo 16 kHz, accompaniment left, voice right. The
   paper's split: the clips of singers abjones and amy train (175 clips), the other 825 test.
 - `musdb`: MUSDB18-HQ, `<data dir>/musdb18hq/{train,test}/<song>/{vocals,drums,bass,other}.wav`;
@@ -12,6 +13,7 @@ Validation clips are the last 10% of the training clips for MIR-1K and MUSDB18 (
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,9 @@ from toolkit.errors import DataNotFoundError, InputError
 from toolkit.separation.stft import HOP, SAMPLE_RATE, stft
 
 DEFAULT_CORPUS = REPO_ROOT / ".cache" / "separation" / "rendered"
-SPLITS = ("train", "valid", "test")
+SPLITS = ("train", "valid", "test", "test_unseen")  # test_unseen: the test pieces sung by held-out voices
+RENDERING_MARKER = ".rendering"  # present while a render is unfinished
+CORPUS_VERSION = 2  # 2: Festival voices sing most melodies; a corpus of another version is rendered anew
 SOURCES = ("rendered", "mir1k", "musdb")
 MIR1K_TRAIN_SINGERS = ("abjones", "amy")
 MUSDB_ACCOMPANIMENT = ("drums", "bass", "other")
@@ -39,6 +43,7 @@ class Clip:
     name: str
     vocals: np.ndarray
     accompaniment: np.ndarray
+    singer: str = ""  # rendered corpus: the Festival voice or "gm:<patch>" that sang the melody
 
     @property
     def mixture(self) -> np.ndarray:
@@ -65,17 +70,45 @@ def _mono(path: Path) -> np.ndarray:
     return read_audio(path).mean(axis=0)
 
 
+def rendered_manifest(corpus_dir: str | os.PathLike | None = None) -> dict | None:
+    """The manifest of a rendered corpus (None for a corpus laid out by hand); refuses an older version."""
+    root = Path(corpus_dir or DEFAULT_CORPUS)
+    path = root / "manifest.json"
+    if not path.exists():
+        return None
+    manifest = json.loads(path.read_text())
+    if manifest.get("version") != CORPUS_VERSION:
+        raise DataNotFoundError(
+            f"The corpus in {root} was rendered by an older toolkit (version {manifest.get('version', 1)}, "
+            f"now {CORPUS_VERSION}: Festival voices sing most melodies). Delete the folder and render it again."
+        )
+    return manifest
+
+
+def needs_rendering(corpus_dir: str | os.PathLike | None = None) -> bool:
+    """True where no corpus is, or where a render was interrupted (its marker is still there)."""
+    root = Path(corpus_dir or DEFAULT_CORPUS)
+    if rendered_manifest(root) is not None:
+        return False
+    return (root / RENDERING_MARKER).exists() or not any((root / "train").glob("*/accompaniment.wav"))
+
+
 def load_rendered(split: str, corpus_dir: str | os.PathLike | None = None, limit: int | None = None) -> list[Clip]:
-    """Clips of one split of the rendered corpus, in name order."""
+    """Clips of one split of the rendered corpus, in name order, each with who sang its melody."""
     root = Path(corpus_dir or DEFAULT_CORPUS)
     songs = sorted(p for p in (root / split).glob("*") if (p / "vocals.wav").exists())
     if not songs:
         raise DataNotFoundError(
-            f"No rendered separation corpus in {root / split}. Render it first (about 5 minutes):\n"
+            f"No rendered separation corpus in {root / split}. `python -m toolkit.train task=separation` renders "
+            f"it on first use, or render it yourself (about 10 minutes):\n"
             f"    python -m toolkit.separation.render --out {root}\n"
             "or train on MIR-1K / MUSDB18-HQ with data=mir1k or data=musdb."
         )
-    return [Clip(p.name, _mono(p / "vocals.wav"), _mono(p / "accompaniment.wav")) for p in songs[:limit]]
+    singers = {p["folder"]: p.get("singer", "") for p in (rendered_manifest(root) or {}).get("pieces", [])}
+    return [
+        Clip(p.name, _mono(p / "vocals.wav"), _mono(p / "accompaniment.wav"), singers.get(f"{split}/{p.name}", ""))
+        for p in songs[:limit]
+    ]
 
 
 def load_mir1k(split: str, data_dir: str | os.PathLike | None = None, limit: int | None = None) -> list[Clip]:

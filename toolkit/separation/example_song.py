@@ -148,10 +148,12 @@ def accompaniment(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([centre + 0.8 * chords + 0.4 * hats, centre + 0.5 * chords + 0.8 * hats], axis=1)
 
 
-def room(stem: np.ndarray, sr: int, rng: np.random.Generator, wet: float = 0.25) -> np.ndarray:
-    """(n, 2) stem plus a small room: decaying noise (0.4 s), different in each ear, so the mix is wide."""
-    t = np.arange(int(0.4 * sr)) / sr
-    response = rng.standard_normal((len(t), 2)) * np.exp(-t / 0.08)[:, None]
+def room(stem: np.ndarray, sr: int, rng: np.random.Generator, wet: float = 0.25, decay: float = 0.08) -> np.ndarray:
+    """`stem` (n,) or (n, channels) plus a small room: noise decaying with time constant `decay` (s), different
+    in each channel, so a stereo mix is wide."""
+    t = np.arange(int(5 * decay * sr)) / sr
+    envelope = np.exp(-t / decay).reshape((-1,) + (1,) * (stem.ndim - 1))
+    response = rng.standard_normal((len(t), *stem.shape[1:])) * envelope
     response /= np.sqrt(np.sum(response**2, axis=0))
     return stem + wet * signal.fftconvolve(stem, response, axes=0)[: len(stem)]
 

@@ -2,14 +2,17 @@
 
 Real vocal stems (MIR-1K, MUSDB18) cannot be downloaded on the build machines, so, as Slakh does for
 instruments, we synthesise stems from symbolic music: every Bach chorale in music21's bundled corpus
-gives a "voice" (the soprano line, played with a vocal patch: Choir Aahs, Voice Oohs, Synth Voice) and an
-accompaniment (alto, tenor and bass lines on piano/organ/strings/guitar/bass patches, sometimes drums).
-Each piece gets a random transposition, tempo, patch set and gain; the stems are mixed at 0 dB.
+gives a voice (the soprano line) and an accompaniment (alto, tenor and bass lines on piano/organ/strings/
+guitar/bass patches, sometimes drums). The voice is, in 4 pieces of 5, sung by one of Festival's voices made
+from recordings of real speakers (`toolkit.separation.singer`), else played with a General MIDI vocal patch
+(Choir Aahs, Voice Oohs, Synth Voice). Each piece gets a random transposition, tempo, patch set and gain;
+training stems are mixed at a voice-to-accompaniment ratio of -5 to +5 dB, test stems at 0 dB (the paper's).
 
 Layout written (MUSDB18-like, 16 kHz mono PCM-16):
-    <out>/{train,valid,test}/<piece>/{vocals,accompaniment}.wav   and   <out>/manifest.json
-Pieces, not clips, are split, so no melody of the test split is heard in training. The same seed and
-soundfont give the same corpus.
+    <out>/{train,valid,test,test_unseen}/<piece>/{vocals,accompaniment}.wav   and   <out>/manifest.json
+Pieces, not clips, are split, so no melody of the test split is heard in training. `test_unseen` renders the
+test pieces again, sung by the Festival voices held out of training (`singer.UNSEEN_VOICES`): the measure of
+how the model carries over to voices it never heard. The same seed and soundfont give the same corpus.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import soundfile as sf
 
 from toolkit import io
 from toolkit.errors import DataNotFoundError, ToolkitError
-from toolkit.separation.data import DEFAULT_CORPUS, SPLITS
+from toolkit.separation import singer
+from toolkit.separation.data import CORPUS_VERSION, DEFAULT_CORPUS, RENDERING_MARKER, SPLITS
 from toolkit.separation.stft import SAMPLE_RATE
 
 SOUNDFONT_DIRS = [Path("/usr/share/sounds/sf2"), Path("/usr/share/soundfonts")]
@@ -36,6 +40,8 @@ BASS_PATCHES = [32, 33, 34, 35, 42, 43, 58, 70]  # acoustic/electric basses, cel
 DRUM_KEYS = {"kick": 36, "snare": 38, "hihat": 42}
 STEMS = ("vocals", "accompaniment")
 RELEASE_SECONDS = 1.0  # rendered after the last note so reverb tails end inside the clip
+FESTIVAL_SHARE = 0.8  # pieces sung by a Festival voice; the rest play a General MIDI vocal patch
+TRAINING_RATIO_DB = 5.0  # training mixes draw the voice-to-accompaniment ratio from +-this; tests use 0 dB
 
 
 class SkippedPiece(Exception):
@@ -79,14 +85,22 @@ def split_of(index: int, count: int, seed: int) -> str:
     return "test" if rank < count // 10 else "valid" if rank < count // 10 + count // 20 else "train"
 
 
-def score_notes(path: Path, rng: np.random.Generator, max_seconds: float) -> tuple[list[Note], list[list[Note]], dict]:
-    """Soprano notes and the other vocal lines' notes in seconds, at a random tempo and transposition."""
+def score_notes(
+    path: Path, rng: np.random.Generator, max_seconds: float, top_pitch: int | None = None
+) -> tuple[list[Note], list[list[Note]], dict]:
+    """Soprano notes and the other vocal lines' notes in seconds, at a random tempo and transposition.
+
+    `top_pitch` lowers the transposition, if needed, so that the soprano's top note does not exceed it.
+    """
     from music21 import converter
 
     score = converter.parse(str(path))
     parts = [p for p in score.parts if p.partName in ("Soprano", "Alto", "Tenor", "Bass")] or list(score.parts)[:4]
     bpm = float(rng.uniform(60, 120))
     shift = int(rng.integers(-4, 5))
+    if top_pitch is not None and parts:
+        highest = max((int(p.midi) for n in parts[0].flatten().notes for p in n.pitches), default=top_pitch)
+        shift = min(shift, top_pitch - highest)
     beat = 60.0 / bpm
 
     def notes(part) -> list[Note]:
@@ -162,40 +176,62 @@ class Renderer:
         self.synth.delete()
 
 
+def draw_singer(rng: np.random.Generator, split: str) -> str:
+    """Who sings the melody: a held-out Festival voice in `test_unseen`; else a seen one, or a GM vocal patch."""
+    if split == "test_unseen":
+        return str(rng.choice(singer.UNSEEN_VOICES))
+    if rng.random() < FESTIVAL_SHARE:
+        return str(rng.choice(singer.SEEN_VOICES))
+    return f"gm:{int(rng.choice(VOICE_PATCHES))}"
+
+
 def render_piece(
-    renderer: Renderer | None, path: Path, rng: np.random.Generator, max_seconds: float
+    renderer: Renderer | None, path: Path, rng: np.random.Generator, max_seconds: float, split: str = "train"
 ) -> tuple[np.ndarray | None, np.ndarray | None, dict]:
-    """(vocals, accompaniment, settings) of one chorale, mixed at 0 dB with a random overall gain.
+    """(vocals, accompaniment, settings) of one chorale with a random overall gain, at a random
+    voice-to-accompaniment ratio in training splits and at 0 dB in test splits.
 
     Without a renderer only the settings are drawn (the same random draws, so a resumed render matches).
     """
-    voice, others, info = score_notes(path, rng, max_seconds)
+    voice_by = draw_singer(rng, split)
+    festival = not voice_by.startswith("gm:")
+    top = singer.TOP_PITCH + singer.OCTAVE_DOWN if festival else None
+    voice, others, info = score_notes(path, rng, max_seconds, top_pitch=top)
     if not voice or not others:
         raise SkippedPiece(f"{path.name}: no melody with accompaniment in its first {max_seconds:.0f} s")
     end = max(n.end for line in [voice, *others] for n in line)
     seconds = min(end + RELEASE_SECONDS, max_seconds)
-    voice_patch = int(rng.choice(VOICE_PATCHES))
     patches = [int(rng.choice(ACCOMPANIMENT_PATCHES)) for _ in others[:-1]] + [int(rng.choice(BASS_PATCHES))]
     tracks = [(channel + 1, patch, line) for channel, (patch, line) in enumerate(zip(patches, others))]
     drums = bool(rng.random() < 0.4)
     if drums:
         tracks.append((9, 0, drum_notes(seconds - RELEASE_SECONDS, info["bpm"], rng)))
     peak_dbfs = rng.uniform(-9, -1)
+    ratio_db = 0.0 if split.startswith("test") else float(rng.uniform(-TRAINING_RATIO_DB, TRAINING_RATIO_DB))
+    voice_seed = int(rng.integers(2**31))
     info.update(
         seconds=round(seconds, 3),
-        voice_patch=voice_patch,
+        singer=voice_by,
         accompaniment_patches=patches,
         drums=drums,
         peak_dbfs=round(float(peak_dbfs), 2),
+        voice_to_accompaniment_db=round(ratio_db, 2),
     )
     if renderer is None:
         return None, None, info
-    vocals = renderer.render([(0, voice_patch, voice)], seconds)
+    if festival:
+        melody = [Note(n.start, n.end, n.pitch - singer.OCTAVE_DOWN, n.velocity) for n in voice]
+        try:
+            vocals = singer.sing(melody, voice_by, SAMPLE_RATE, seconds, np.random.default_rng(voice_seed))
+        except singer.SingingFailed as why:
+            raise SkippedPiece(f"{path.name}: {why}") from why
+    else:
+        vocals = renderer.render([(0, int(voice_by[3:]), voice)], seconds)
     accompaniment = renderer.render(tracks, seconds)
     vocals_rms, accompaniment_rms = _rms(vocals), _rms(accompaniment)
     if vocals_rms < 1e-5 or accompaniment_rms < 1e-5:
         raise ToolkitError(f"{path.name}: a stem rendered silent (soundfont without the needed patches?).")
-    accompaniment *= vocals_rms / accompaniment_rms  # 0 dB voice-to-accompaniment ratio, as in the paper
+    accompaniment *= vocals_rms / accompaniment_rms / 10 ** (ratio_db / 20)
     gain = 10 ** (peak_dbfs / 20) / np.abs(vocals + accompaniment).max()
     return vocals * gain, accompaniment * gain, info
 
@@ -214,7 +250,9 @@ def render_corpus(
     progress: bool = True,
     resume: bool = False,
 ) -> dict:
-    """Render chorales (in a seeded order) until `hours` of audio or `pieces` pieces; returns the manifest.
+    """Render chorales (in a seeded order) until `hours` of audio and a piece in every split, or `pieces`
+    pieces; returns the manifest. Each test piece is rendered twice: sung by a seen voice (or a GM patch) in
+    `test` and by a held-out voice in `test_unseen`.
 
     `resume` keeps pieces whose two stems are already on disk (an interrupted render continues).
     """
@@ -222,15 +260,20 @@ def render_corpus(
 
     out = Path(out)
     font = find_soundfont(soundfont)
+    singer.require_festival()
     paths = chorale_paths()
     order = np.random.default_rng(seed).permutation(len(paths))[: pieces or len(paths)]
     renderer = Renderer(font)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RENDERING_MARKER).touch()  # an interrupted render is continued by the next training run
     manifest = {
+        "version": CORPUS_VERSION,
         "seed": seed,
         "soundfont": font.name,
         "sample_rate": SAMPLE_RATE,
         "hours_requested": hours,
         "max_seconds": max_seconds,
+        "festival_voices": {"seen": list(singer.SEEN_VOICES), "unseen": list(singer.UNSEEN_VOICES)},
         "pieces": [],
         "skipped": [],
     }
@@ -239,24 +282,28 @@ def render_corpus(
     try:
         for index in bar:
             path = paths[index]
-            rng = np.random.default_rng([seed, int(index)])
             split = split_of(int(index), len(paths), seed)
-            folder = out / split / path.stem.replace(".", "_")
-            done = resume and all((folder / f"{stem}.wav").exists() for stem in STEMS)
-            try:
-                audio = render_piece(None if done else renderer, path, rng, max_seconds)
-            except SkippedPiece as why:
-                manifest["skipped"].append(str(why))
-                continue
-            info = audio[-1]
-            if not done:
-                folder.mkdir(parents=True, exist_ok=True)
-                for stem, samples in zip(STEMS, audio):  # the second file's presence marks a finished piece
-                    sf.write(folder / f"{stem}.wav", samples, SAMPLE_RATE, subtype="PCM_16")
-            manifest["pieces"].append({"piece": path.name, "split": split, "folder": f"{split}/{folder.name}", **info})
-            total += info["seconds"]
-            bar.set_postfix(hours=f"{total / 3600:.2f}")
-            if total >= hours * 3600:
+            versions = [(split, 0)] + ([("test_unseen", 1)] if split == "test" else [])
+            for version_split, version in versions:
+                rng = np.random.default_rng([seed, int(index)] + [version] * (version > 0))
+                folder = out / version_split / path.stem.replace(".", "_")
+                done = resume and all((folder / f"{stem}.wav").exists() for stem in STEMS)
+                try:
+                    audio = render_piece(None if done else renderer, path, rng, max_seconds, version_split)
+                except SkippedPiece as why:
+                    manifest["skipped"].append(f"{version_split}: {why}")
+                    continue
+                info = audio[-1]
+                if not done:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    for stem, samples in zip(STEMS, audio):  # the second file's presence marks a finished piece
+                        sf.write(folder / f"{stem}.wav", samples, SAMPLE_RATE, subtype="PCM_16")
+                folder_name = f"{version_split}/{folder.name}"
+                manifest["pieces"].append({"piece": path.name, "split": version_split, "folder": folder_name, **info})
+                total += info["seconds"]
+            bar.set_postfix(hours=f"{total / 3600:.2f}", skipped=len(manifest["skipped"]))
+            filled = {p["split"] for p in manifest["pieces"]} >= set(SPLITS)
+            if total >= hours * 3600 and filled:
                 break
     finally:
         renderer.close()
@@ -266,6 +313,7 @@ def render_corpus(
     }
     manifest["render_seconds"] = round(time.perf_counter() - start, 1)
     io.write_json(manifest, out / "manifest.json")  # atomic: a complete corpus has a complete manifest
+    (out / RENDERING_MARKER).unlink()
     return manifest
 
 
@@ -287,7 +335,7 @@ def main() -> None:
         raise SystemExit(f"error: {err}") from err
     print(
         f"Rendered {manifest['hours']:.2f} h ({manifest['seconds_per_split']} s per split) to {args.out} "
-        f"in {manifest['render_seconds']:.0f} s."
+        f"in {manifest['render_seconds']:.0f} s; {len(manifest['skipped'])} pieces skipped."
     )
 
 
