@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from tests.harness import app_page, assert_round_trip, train_once
-from toolkit.errors import DataNotFoundError, InputError
+from toolkit.errors import DataNotFoundError, InputError, ToolkitError
 from toolkit.separation import data, separate, singer
 from toolkit.separation.evaluation import bss_eval_voice, score_clips
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
@@ -50,14 +50,20 @@ def stereo_song(seconds: float, sr: int, seed: int = 5) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """A tiny corpus in the rendered layout: 3 train, 1 valid, 2 test pieces of 3 s."""
+    """A tiny corpus in the rendered layout: 3 train, 1 valid, 2 test, 1 test_unseen pieces of 3 s, manifest."""
     root = tmp_path_factory.mktemp("corpus")
-    for split, count in (("train", 3), ("valid", 1), ("test", 2)):
+    pieces = []
+    for split, count in (("train", 3), ("valid", 1), ("test", 2), ("test_unseen", 1)):
         for i in range(count):
             vocals, accompaniment = voice_and_accompaniment(3, hash((split, i)) % 1000)
             (root / split / f"piece{i}").mkdir(parents=True)
             sf.write(root / split / f"piece{i}" / "vocals.wav", vocals, SR)
             sf.write(root / split / f"piece{i}" / "accompaniment.wav", accompaniment, SR)
+            who = (
+                "voice_ked_diphone" if split == "test_unseen" else ("gm:53", "voice_kal_diphone", "voice_lp_diphone")[i]
+            )
+            pieces.append({"split": split, "folder": f"{split}/piece{i}", "singer": who})
+    (root / "manifest.json").write_text(json.dumps({"version": data.CORPUS_VERSION, "pieces": pieces}))
     return root
 
 
@@ -109,12 +115,15 @@ def test_drnn_puts_recurrence_where_asked():
 
 
 def test_training_step_evaluation_and_card(trained):
-    methods = [row["method"] for row in trained.evaluation.table]
-    assert methods == ["drnn", "REPET-SIM", "ideal ratio mask (oracle)", "mixture"]
+    rows = [(row["method"], row["voices"], row["clips"]) for row in trained.evaluation.table]
+    methods = ["drnn", "REPET-SIM", "ideal ratio mask (oracle)", "mixture"]
+    assert rows == [(m, "seen voices", 2) for m in methods] + [(m, "unseen voices", 1) for m in methods]
     oracle, mixture = trained.evaluation.table[2], trained.evaluation.table[3]
     assert oracle["GNSDR (dB)"] > 5 and abs(mixture["GNSDR (dB)"]) < 1e-6
-    assert np.isfinite(trained.evaluation.metrics["gnsdr"])
+    assert np.isfinite(trained.evaluation.metrics["gnsdr"]) and np.isfinite(trained.evaluation.metrics["gnsdr_unseen"])
     assert trained.card["data"]["train_clips"] == 3 and trained.card["metrics"]["test_clips"] == 2
+    singers = [row["singer"] for row in trained.evaluation.details["per_clip"]["test_unseen"]["drnn"]]
+    assert singers == ["voice_ked_diphone"]
     assert (trained.run_dir.parent / "out" / "separation.keras").exists()
 
 
@@ -378,7 +387,11 @@ def test_page_plays_stems_of_a_corpus_example(trained, monkeypatch, fresh_page_c
     page.run()
     assert not page.exception, page.exception
     assert not page.error, [e.value for e in page.error]
-    assert page.selectbox(key="example").options == ["piece0", "piece1"]
+    assert page.selectbox(key="example").options == [
+        "piece0 · gm:53",
+        "piece1 · kal_diphone",
+        "piece0 · ked_diphone (a voice never heard in training)",
+    ]
     assert len(page.get("audio")) == 3
     page.radio(key="source").set_value("Upload").run()
     assert not page.exception and page.info
@@ -460,3 +473,11 @@ def test_page_opens_on_the_example_song_without_a_corpus(tmp_path, monkeypatch, 
     page.file_uploader(key="upload").set_value(("song.flac", upload.getvalue(), "audio/flac")).run()
     assert not page.exception and not page.error, [e.value for e in page.error]
     assert len(page.get("download_button")) == 2 and "48000 Hz" in page.caption[-1].value
+
+
+@pytest.mark.skipif(shutil.which("text2wave") is None, reason="Festival is not installed")
+def test_a_missing_festival_voice_names_its_package(monkeypatch):
+    absent = singer.FestivalVoice("voice_not_installed_diphone", "festvox-not-installed", "nobody")
+    monkeypatch.setattr(singer, "FESTIVAL_VOICES", (*singer.FESTIVAL_VOICES, absent))
+    with pytest.raises(ToolkitError, match="apt-get install festvox-not-installed$"):
+        singer.require_festival()

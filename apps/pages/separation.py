@@ -12,7 +12,7 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 from toolkit import ui
-from toolkit.errors import ToolkitError
+from toolkit.errors import DataNotFoundError, ToolkitError
 from toolkit.separation import separate
 from toolkit.separation.data import load_rendered
 from toolkit.separation.example_song import EXAMPLE_SONG
@@ -29,10 +29,12 @@ if not ui.require_shipped("separation"):
     st.stop()
 model, card = ui.shipped_model("separation"), ui.shipped_card("separation")
 metrics = card["metrics"]
+unseen = f"; voices never heard in training: {metrics['gnsdr_unseen']:.2f} dB" if "gnsdr_unseen" in metrics else ""
 st.caption(
     f"`{card['variant']}` ({card['parameters']:,} parameters), trained on {card['data'].get('train_hours', '?')} h "
-    f"of the rendered chorale corpus. Test GNSDR {metrics['gnsdr']:.2f} dB, GSIR {metrics['gsir']:.2f} dB, "
-    f"GSAR {metrics['gsar']:.2f} dB (Huang et al. 2014 on MIR-1K: 7.45 / 13.08 / 9.68)."
+    "of Bach chorales whose melodies are mostly sung by Festival's voices of recorded speakers. Test GNSDR "
+    f"{metrics['gnsdr']:.2f} dB, GSIR {metrics['gsir']:.2f} dB, GSAR {metrics['gsar']:.2f} dB{unseen} "
+    "(Huang et al. 2014 on MIR-1K: 7.45 / 13.08 / 9.68)."
 )
 
 
@@ -44,8 +46,22 @@ def example_song() -> tuple[np.ndarray, int]:
 
 @st.cache_data
 def corpus_examples(corpus_dir: str | None) -> dict[str, np.ndarray]:
-    """The rendered test pieces' mixtures (first 30 s, 16 kHz mono)."""
-    return {c.name: c.mixture[: 30 * SAMPLE_RATE] for c in load_rendered("test", corpus_dir)}
+    """The rendered test pieces' mixtures (first 30 s, 16 kHz mono), named with who sings them; the pieces
+    sung by held-out voices too, where the corpus has them."""
+    examples = {}
+    for split in ("test", "test_unseen"):
+        try:
+            clips = load_rendered(split, corpus_dir)
+        except DataNotFoundError:
+            if split == "test":
+                raise
+            continue
+        for c in clips:
+            who = f" · {c.singer.removeprefix('voice_')}" if c.singer else ""
+            examples[c.name + who + (" (a voice never heard in training)" if split == "test_unseen" else "")] = (
+                c.mixture[: 30 * SAMPLE_RATE]
+            )
+    return examples
 
 
 def chosen_song(source: str) -> tuple[str, np.ndarray, int]:

@@ -66,10 +66,16 @@ class SingingFailed(ToolkitError):
 
 
 def require_festival() -> str:
-    """The path of `text2wave`, or a clear error saying what to install."""
+    """The path of `text2wave`, once every voice of `FESTIVAL_VOICES` is installed; else what to install."""
     path = shutil.which("text2wave")
-    if path is None:
+    festival = shutil.which("festival")
+    if path is None or festival is None:
         raise ToolkitError(f"The sung-voice corpus needs Festival's text2wave. Install it: {INSTALL_HINT}")
+    listed = subprocess.run([festival, "--batch", "(print (voice.list))"], capture_output=True, text=True).stdout
+    installed = listed.replace("(", " ").replace(")", " ").split()
+    missing = [v.package for v in FESTIVAL_VOICES if v.name.removeprefix("voice_") not in installed]
+    if missing:
+        raise ToolkitError(f"Festival voices are missing: apt-get install {' '.join(missing)}")
     return path
 
 
@@ -93,7 +99,7 @@ def singing_xml(notes: list[Note], syllables: list[str]) -> str:
 
 def sing_line(notes: list[Note], voice: str, rng: np.random.Generator, sr: int, seconds: float) -> np.ndarray:
     """`seconds` of mono float32 audio at `sr`: Festival singing `notes` (monophonic, in seconds) with `voice`."""
-    text2wave = require_festival()
+    text2wave = shutil.which("text2wave") or require_festival()
     if max(n.pitch for n in notes) > TOP_PITCH:
         raise ValueError(f"Festival cannot sing above MIDI {TOP_PITCH}; transpose the line first.")
     errors = []

@@ -36,8 +36,8 @@ class SeparationConfig(RunConfig):
     corpus_dir: str | None = None  # the rendered corpus (default .cache/separation/rendered)
     corpus_hours: float = 2.0  # audio the first run renders if the corpus is missing
     corpus_seconds: float = 30.0  # each rendered piece is cut to this length
-    epochs: int = 15
-    steps_per_epoch: int = 50  # training steps per epoch (random windows of the corpus)
+    epochs: int = 40
+    steps_per_epoch: int = 100  # training steps per epoch (random windows of the corpus)
     batch_size: int = 64  # windows per step
     window_frames: int = 64  # frames per training window (2 s)
     learning_rate: float = 1e-3

@@ -1,0 +1,79 @@
+"""Separation: does a model carry over to voices it never heard? Model files side by side, in one run.
+
+python -m bench.separation_models NAME=FILE.keras [NAME=FILE.keras ...]
+    ->  bench/results/separation_models.json and .md
+
+Each model is scored as `python -m toolkit.evaluate task=separation` scores it (BSS-eval on the first 15 s of
+16 test pieces of the rendered corpus): sung by voices heard in training (`test`, Festival voices and GM
+patches) and by Festival voices held out of training (`test_unseen`). Also the shipped example song
+(`toolkit/separation/example_song.ogg`, 44.1 kHz stereo): SDR/SIR/SAR of the vocal stem against the stems it
+was rendered from, full band, mean of the two channels. Hidden units, parameters and training time come
+from the card beside each file when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from bench.common import write_results
+from toolkit import io
+from toolkit.separation import separate
+from toolkit.separation.evaluation import bss_eval_voice, mixture_baseline
+from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
+from toolkit.tasks.separation import TASK
+
+
+def example_song_scores(model) -> dict[str, float]:
+    """SDR/SIR/SAR/NSDR (dB) of the vocal stem of the example song, mean over its two channels."""
+    truth = render_stems()
+    stems = separate(EXAMPLE_SONG, model=model)
+    scores = []
+    for channel in range(2):
+        vocals, accompaniment = truth["vocals"][:, channel], truth["accompaniment"][:, channel]
+        n = min(len(vocals), len(stems["vocals"]))
+        estimate = bss_eval_voice(
+            vocals[:n], accompaniment[:n], stems["vocals"][:n, channel], stems["accompaniment"][:n, channel]
+        )
+        nothing = bss_eval_voice(vocals[:n], accompaniment[:n], *mixture_baseline(vocals[:n] + accompaniment[:n]))
+        scores.append({**estimate, "nsdr": estimate["sdr"] - nothing["sdr"]})
+    return {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
+
+
+def main(argv: list[str]) -> None:
+    if not argv or any("=" not in word for word in argv):
+        raise SystemExit(__doc__.split("\n\n")[1])
+    config = OmegaConf.structured(TASK.Config(verbose=0))
+    rows = []
+    for word in argv:
+        name, path = word.split("=", 1)
+        model = io.load_model(path)
+        card_file = Path(path).with_suffix(".json")
+        card = json.loads(card_file.read_text()) if card_file.exists() else {}
+        metrics = TASK.evaluate(model, config).metrics
+        song = example_song_scores(model)
+        rows.append(
+            {
+                "model": name,
+                "hidden units": card.get("config", {}).get("hidden", ""),
+                "parameters": model.count_params(),
+                "training minutes": round(card["training_seconds"] / 60, 1) if "training_seconds" in card else "",
+                "GNSDR seen voices (dB)": metrics["gnsdr"],
+                "GNSDR unseen voices (dB)": metrics.get("gnsdr_unseen", float("nan")),
+                "GSIR unseen (dB)": metrics.get("gsir_unseen", float("nan")),
+                "GSAR unseen (dB)": metrics.get("gsar_unseen", float("nan")),
+                "example song SDR (dB)": song["sdr"],
+                "example song NSDR (dB)": song["nsdr"],
+            }
+        )
+        print(rows[-1])
+    notes = "16 test pieces x 15 s per voice group, BSS-eval v3; example song full band at 44.1 kHz, mean of channels"
+    print(write_results("separation_models", rows, notes))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
