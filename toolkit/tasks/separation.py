@@ -78,6 +78,21 @@ def ensure_corpus(config: DictConfig) -> None:
     render_corpus(root, config.corpus_hours, config.corpus_seconds, progress=bool(config.verbose), resume=True)
 
 
+def corpus_summary(manifest: dict) -> dict:
+    """What the card says of a rendered corpus: who sings, how much, and what rendering it cost."""
+    singers = [p["singer"] for p in manifest["pieces"] if p["split"] == "train"]
+    return {
+        "version": manifest["version"],
+        "render_command": "python -m toolkit.separation.render",
+        "render_seconds": manifest["render_seconds"],
+        "hours": manifest["hours"],
+        "festival_voices": manifest["festival_voices"],
+        "train_pieces_by_festival_voice": sum(not s.startswith("gm:") for s in singers),
+        "train_pieces_by_gm_patch": sum(s.startswith("gm:") for s in singers),
+        "skipped_pieces": len(manifest["skipped"]),
+    }
+
+
 TEST_GROUPS = {"test": "seen voices", "test_unseen": "unseen voices"}  # split -> who sings, in the table
 
 
@@ -130,6 +145,9 @@ class Separation(Task):
             "n_fft": N_FFT,
             "hop": HOP,
         }
+        manifest = sep_data.rendered_manifest(config.corpus_dir) if config.data == "rendered" else None
+        if manifest:
+            info["corpus"] = corpus_summary(manifest)
         return Data(train_set, val_set, info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
