@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +15,24 @@ from streamlit.testing.v1 import AppTest
 
 from toolkit import io
 from toolkit.train import TrainResult, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(script: str, *args: str, backend: str = "jax", timeout: float = 300, **env: str) -> str:
+    """Run `python -c script args` in a fresh process on `backend` (JAX on the CPU) from the repository root;
+    its stdout, after checking that it succeeded. The backend is fixed when Keras is imported, hence a process."""
+    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", **env}
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:

@@ -1,17 +1,12 @@
 """Every shipped model, saved on TensorFlow, loads on JAX (the GPU path) and predicts the same."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 
+from tests.harness import run_script
 from toolkit import io, pretrained
-
-ROOT = Path(__file__).parents[1]
 
 JAX_SCRIPT = """
 import json, sys
@@ -70,17 +65,8 @@ def test_shipped_models_saved_on_tensorflow_predict_the_same_on_jax(tmp_path):
             np.savez(tmp_path / f"{name}{part}.outputs.npz", **outputs)
             low_precision = any(layer.dtype_policy.compute_dtype != "float32" for layer in network.layers)
             tolerances[name + part] = 1e-2 if low_precision else 1e-4  # bfloat16 sums differ in their last bits
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path), json.dumps(names)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    stdout = run_script(JAX_SCRIPT, str(tmp_path), json.dumps(names), timeout=600)
+    measured = json.loads(stdout.strip().splitlines()[-1])
     assert measured["backend"] == "jax"
     assert sorted(measured["differences"]) == sorted(tolerances), measured
     worse = {name: diff for name, diff in measured["differences"].items() if diff > tolerances[name]}

@@ -13,11 +13,9 @@ import keras
 import numpy as np
 import pytest
 
-from tests.harness import write_idx_dataset
+from tests.harness import ROOT, run_script, write_idx_dataset
 from toolkit.distribute import ArrayBatches, ProcessShard, distribution_scope
 from toolkit.errors import ConfigError
-
-ROOT = Path(__file__).parents[1]
 
 SCRIPT = """
 import csv, json, os, sys
@@ -49,22 +47,11 @@ print(json.dumps({"devices": devices, "difference": difference, "losses": losses
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_data_parallel_matches_single_device(backend, tmp_path):
     pytest.importorskip(backend)
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "JAX_PLATFORMS": "cpu",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(write_idx_dataset(tmp_path, "mnist", train=100)), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=ROOT,
+    data = write_idx_dataset(tmp_path, "mnist", train=100)
+    stdout = run_script(
+        SCRIPT, str(data), str(tmp_path), backend=backend, XLA_FLAGS="--xla_force_host_platform_device_count=2"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    measured = json.loads(stdout.strip().splitlines()[-1])
     assert measured["devices"] == 2
     # Adam moves every weight by about the learning rate per step, so 1e-4 is a tenth of one step
     assert measured["difference"] < 1e-4, measured

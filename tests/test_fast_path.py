@@ -1,17 +1,13 @@
 """The fast training path: precision=auto, patch whitening, test-time flips, SkipInit, the airbench recipe."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tests.harness import assert_round_trip, train_once, write_idx_dataset
+from tests.harness import assert_round_trip, run_script, train_once, write_idx_dataset
 from toolkit import io
 from toolkit import layers as fast_layers  # not `import TestTimeFlips`: pytest would try to collect it
 from toolkit.classification import SparseCrossentropy
@@ -130,14 +126,5 @@ print("ok", result.card["backend"], result.card["config"]["precision"], result.e
 
 
 def test_airbench_recipe_runs_unchanged_on_jax(tiny_fashion, tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(tiny_fashion), str(tmp_path)],
-        env=env,
-        cwd=Path(__file__).parents[1],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"ok jax {fastest_precision()} 20" in done.stdout
+    stdout = run_script(JAX_SCRIPT, str(tiny_fashion), str(tmp_path))
+    assert f"ok jax {fastest_precision()} 20" in stdout
