@@ -63,7 +63,15 @@ def corpus(tmp_path_factory) -> Path:
                 "voice_ked_diphone" if split == "test_unseen" else ("gm:53", "voice_kal_diphone", "voice_lp_diphone")[i]
             )
             pieces.append({"split": split, "folder": f"{split}/piece{i}", "singer": who})
-    (root / "manifest.json").write_text(json.dumps({"version": data.CORPUS_VERSION, "pieces": pieces}))
+    manifest = {
+        "version": data.CORPUS_VERSION,
+        "festival_voices": {"seen": list(singer.SEEN_VOICES), "unseen": list(singer.UNSEEN_VOICES)},
+        "pieces": pieces,
+        "skipped": [],
+        "hours": 0.006,
+        "render_seconds": 1.0,
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest))  # the keys render_corpus writes that cards quote
     return root
 
 
@@ -122,6 +130,8 @@ def test_training_step_evaluation_and_card(trained):
     assert oracle["GNSDR (dB)"] > 5 and abs(mixture["GNSDR (dB)"]) < 1e-6
     assert np.isfinite(trained.evaluation.metrics["gnsdr"]) and np.isfinite(trained.evaluation.metrics["gnsdr_unseen"])
     assert trained.card["data"]["train_clips"] == 3 and trained.card["metrics"]["test_clips"] == 2
+    corpus = trained.card["data"]["corpus"]
+    assert (corpus["train_pieces_by_festival_voice"], corpus["train_pieces_by_gm_patch"]) == (2, 1)
     singers = [row["singer"] for row in trained.evaluation.details["per_clip"]["test_unseen"]["drnn"]]
     assert singers == ["voice_ked_diphone"]
     assert (trained.run_dir.parent / "out" / "separation.keras").exists()
@@ -146,7 +156,7 @@ def test_first_training_run_renders_its_corpus(tmp_path, capsys):
     heard = {p["singer"] for p in manifest["pieces"] if p["split"] != "test_unseen"}
     assert unseen <= set(singer.UNSEEN_VOICES) and not heard & set(singer.UNSEEN_VOICES)
     assert {row["voices"] for row in result.evaluation.table} == {"seen voices", "unseen voices"}
-    assert np.isfinite(result.evaluation.metrics["gnsdr_unseen"])
+    assert np.isfinite(result.evaluation.metrics["gnsdr_unseen"]) and result.card["data"]["corpus"]["version"] == 2
     stamp = (corpus / "manifest.json").stat().st_mtime_ns
     train_once(words, tmp_path / "second")  # cached: the second run renders nothing
     assert (corpus / "manifest.json").stat().st_mtime_ns == stamp and "rendering" not in capsys.readouterr().out
