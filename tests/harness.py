@@ -69,7 +69,7 @@ def train_once(words: Sequence[str], tmp_path: Path) -> TrainResult:
     return train([*words, "epochs=1", "verbose=0", f"run_dir={tmp_path / 'run'}", f"out={tmp_path / 'out'}"])
 
 
-APPS = Path(__file__).resolve().parents[1] / "apps"
+APPS = ROOT / "apps"
 
 
 def app_page(name: str, timeout: float = 90) -> AppTest:

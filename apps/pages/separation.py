@@ -12,9 +12,9 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 from toolkit import ui
-from toolkit.errors import DataNotFoundError, ToolkitError
+from toolkit.errors import ToolkitError
 from toolkit.separation import separate
-from toolkit.separation.data import load_rendered
+from toolkit.separation.data import load_rendered, rendered_test_splits
 from toolkit.separation.example_song import EXAMPLE_SONG
 from toolkit.separation.predict import decode_audio, read_song
 from toolkit.separation.stft import HOP, SAMPLE_RATE, stft_size
@@ -49,14 +49,8 @@ def corpus_examples(corpus_dir: str | None) -> dict[str, np.ndarray]:
     """The rendered test pieces' mixtures (first 30 s, 16 kHz mono), named with who sings them; the pieces
     sung by held-out voices too, where the corpus has them."""
     examples = {}
-    for split in ("test", "test_unseen"):
-        try:
-            clips = load_rendered(split, corpus_dir)
-        except DataNotFoundError:
-            if split == "test":
-                raise
-            continue
-        for c in clips:
+    for split in rendered_test_splits(corpus_dir):
+        for c in load_rendered(split, corpus_dir):
             who = f" · {c.singer.removeprefix('voice_')}" if c.singer else ""
             examples[c.name + who + (" (a voice never heard in training)" if split == "test_unseen" else "")] = (
                 c.mixture[: 30 * SAMPLE_RATE]

@@ -70,9 +70,19 @@ def _mono(path: Path) -> np.ndarray:
     return read_audio(path).mean(axis=0)
 
 
+def corpus_root(corpus_dir: str | os.PathLike | None = None) -> Path:
+    """The rendered corpus's folder: `corpus_dir`, else the default one."""
+    return Path(corpus_dir or DEFAULT_CORPUS)
+
+
+def rendered_test_splits(corpus_dir: str | os.PathLike | None = None) -> list[str]:
+    """The test splits a rendered corpus holds: `test`, and `test_unseen` (held-out voices) where rendered."""
+    return ["test"] + (["test_unseen"] if (corpus_root(corpus_dir) / "test_unseen").is_dir() else [])
+
+
 def rendered_manifest(corpus_dir: str | os.PathLike | None = None) -> dict | None:
     """The manifest of a rendered corpus (None for a corpus laid out by hand); refuses an older version."""
-    root = Path(corpus_dir or DEFAULT_CORPUS)
+    root = corpus_root(corpus_dir)
     path = root / "manifest.json"
     if not path.exists():
         return None
@@ -87,7 +97,7 @@ def rendered_manifest(corpus_dir: str | os.PathLike | None = None) -> dict | Non
 
 def needs_rendering(corpus_dir: str | os.PathLike | None = None) -> bool:
     """True where no corpus is, or where a render was interrupted (its marker is still there)."""
-    root = Path(corpus_dir or DEFAULT_CORPUS)
+    root = corpus_root(corpus_dir)
     if rendered_manifest(root) is not None:
         return False
     return (root / RENDERING_MARKER).exists() or not any((root / "train").glob("*/accompaniment.wav"))
@@ -95,7 +105,7 @@ def needs_rendering(corpus_dir: str | os.PathLike | None = None) -> bool:
 
 def load_rendered(split: str, corpus_dir: str | os.PathLike | None = None, limit: int | None = None) -> list[Clip]:
     """Clips of one split of the rendered corpus, in name order, each with who sang its melody."""
-    root = Path(corpus_dir or DEFAULT_CORPUS)
+    root = corpus_root(corpus_dir)
     songs = sorted(p for p in (root / split).glob("*") if (p / "vocals.wav").exists())
     if not songs:
         raise DataNotFoundError(

@@ -18,6 +18,7 @@ how the model carries over to voices it never heard. The same seed and soundfont
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +221,7 @@ def render_piece(
     if renderer is None:
         return None, None, info
     if festival:
-        melody = [Note(n.start, n.end, n.pitch - singer.OCTAVE_DOWN, n.velocity) for n in voice]
+        melody = [dataclasses.replace(n, pitch=n.pitch - singer.OCTAVE_DOWN) for n in voice]
         try:
             vocals = singer.sing(melody, voice_by, SAMPLE_RATE, seconds, np.random.default_rng(voice_seed))
         except singer.SingingFailed as why:
@@ -283,9 +284,10 @@ def render_corpus(
         for index in bar:
             path = paths[index]
             split = split_of(int(index), len(paths), seed)
-            versions = [(split, 0)] + ([("test_unseen", 1)] if split == "test" else [])
-            for version_split, version in versions:
-                rng = np.random.default_rng([seed, int(index)] + [version] * (version > 0))
+            seeds = [(split, [seed, int(index)])]  # a test piece again, with a held-out voice and its own draws:
+            seeds += [("test_unseen", [seed, int(index), 1])] if split == "test" else []
+            for version_split, piece_seed in seeds:
+                rng = np.random.default_rng(piece_seed)
                 folder = out / version_split / path.stem.replace(".", "_")
                 done = resume and all((folder / f"{stem}.wav").exists() for stem in STEMS)
                 try:

@@ -15,6 +15,7 @@ Install: `apt-get install festival` plus the voice packages of `FESTIVAL_VOICES`
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import tempfile
@@ -133,7 +134,7 @@ def monophonic(notes: list[Note]) -> list[Note]:
         if n.start not in by_start or n.pitch > by_start[n.start].pitch:
             by_start[n.start] = n
     line = sorted(by_start.values(), key=lambda n: n.start)
-    return [type(n)(n.start, min(n.end, nxt.start), n.pitch, n.velocity) for n, nxt in zip(line, line[1:])] + line[-1:]
+    return [dataclasses.replace(n, end=min(n.end, nxt.start)) for n, nxt in zip(line, line[1:])] + line[-1:]
 
 
 def breathing_rests(notes: list[Note], rng: np.random.Generator) -> list[Note]:
@@ -144,7 +145,7 @@ def breathing_rests(notes: list[Note], rng: np.random.Generator) -> list[Note]:
         following = notes[i + 1].start if i + 1 < len(notes) else n.end
         if n.start - since > rng.uniform(3, 7) and length >= 0.5 and following - n.end < 0.2:
             cut = min(0.4 * length, rng.uniform(0.2, 0.4))
-            n = type(n)(n.start, n.end - cut, n.pitch, n.velocity)
+            n = dataclasses.replace(n, end=n.end - cut)
             since = following
         out.append(n)
     return out

@@ -14,7 +14,6 @@ training and with voices held out of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -73,7 +72,7 @@ def ensure_corpus(config: DictConfig) -> None:
         return
     from toolkit.separation.render import render_corpus
 
-    root = Path(config.corpus_dir or sep_data.DEFAULT_CORPUS)
+    root = sep_data.corpus_root(config.corpus_dir)
     print(f"No rendered separation corpus in {root}: rendering {config.corpus_hours:g} h of it (once; resumable).")
     render_corpus(root, config.corpus_hours, config.corpus_seconds, progress=bool(config.verbose), resume=True)
 
@@ -101,11 +100,9 @@ def test_excerpts(config: DictConfig) -> dict[str, list[sep_data.Clip]]:
     `eval_clips` clips. `test_unseen` (the rendered corpus only) holds voices never heard in training."""
     count = min(config.limit or config.eval_clips, config.eval_clips)
     n = int(config.eval_seconds * SAMPLE_RATE)
-    corpus = Path(config.corpus_dir or sep_data.DEFAULT_CORPUS)
+    splits = sep_data.rendered_test_splits(config.corpus_dir) if config.data == "rendered" else ["test"]
     groups = {}
-    for split in TEST_GROUPS:
-        if split == "test_unseen" and (config.data != "rendered" or not (corpus / split).is_dir()):
-            continue
+    for split in splits:
         clips = load_split(config, split, count)
         groups[split] = [sep_data.Clip(c.name, c.vocals[:n], c.accompaniment[:n], c.singer) for c in clips]
     return groups
