@@ -28,7 +28,7 @@ from toolkit.inpainting.blend import poisson_blend
 from toolkit.inpainting.classic import CLASSIC_METHODS, psnr, ssim
 from toolkit.inpainting.dcgan import DCGAN, NORMS
 from toolkit.inpainting.masks import MASKS, check_mask, contextual_weights, make_mask, mask_from_drawing
-from toolkit.inpainting.search import SearchSettings, inpaint, latent_search
+from toolkit.inpainting.search import SearchSettings, combine_starts, inpaint, latent_search
 from toolkit.tasks.inpainting import (
     InpaintingConfig,
     evaluation_image_count,
@@ -182,11 +182,23 @@ def test_latent_search_reduces_the_loss_on_a_tiny_generator():
     assert np.all(end < 0.7 * start)
 
 
+def test_averaging_takes_the_mean_of_the_lowest_loss_starts():
+    fakes = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2)  # 2 images, 3 starts, 2 "pixels"
+    losses = np.array([[0.3, 0.1, 0.2], [0.5, 0.9, 0.4]], np.float32)
+    best, loss = combine_starts(fakes, losses, average=1)
+    np.testing.assert_array_equal(best, [fakes[0, 1], fakes[1, 2]])
+    np.testing.assert_array_equal(loss, losses[[0, 1], [1, 2]])
+    mean, _ = combine_starts(fakes, losses, average=2)
+    np.testing.assert_array_equal(mean, [(fakes[0, 1] + fakes[0, 2]) / 2, (fakes[1, 2] + fakes[1, 0]) / 2])
+    with pytest.raises(InputError, match="average=3 must be between 1 and starts=2"):
+        SearchSettings(starts=2, average=3)
+
+
 def test_inpaint_keeps_the_known_pixels_and_refuses_wrong_sizes():
     gan = tiny_gan()
     images = np.random.default_rng(1).random((2, 32, 32, 1)).astype(np.float32)
     masks = np.stack([make_mask("right", 32, 32)] * 2)
-    result = inpaint(gan, images, masks, SearchSettings(steps=2, starts=1))
+    result = inpaint(gan, images, masks, SearchSettings(steps=2, starts=2, average=2))
     known = masks[..., None] > 0
     for filled in (result.blended, result.overlay):
         assert filled.shape == images.shape
@@ -288,7 +300,10 @@ def test_page_fills_a_test_image(shipped_tiny, tiny_fashion, monkeypatch):
     page.slider(key="steps").set_value(10).run()
     page.button(key="run").click().run()
     assert not page.exception and not page.error
-    assert "after 10 steps" in page.caption[-1].value
+    assert "after 10 steps" in page.caption[-1].value and "averaged" not in page.caption[-1].value
+    page.checkbox(key="average").check().run()
+    page.button(key="run").click().run()
+    assert not page.exception and "fills averaged" in page.caption[-1].value
     if "draw" in page.selectbox(key="mask").options:  # the optional canvas: nothing painted yet
         page.selectbox(key="mask").set_value("draw").run()
         assert not page.exception and "Paint the part" in page.info[-1].value
@@ -401,6 +416,9 @@ def test_evaluation_defaults_scale_with_the_data_set():
     assert search_settings(cifar).steps == 400 and search_settings(grey).steps == 1000
     assert evaluation_image_count(OmegaConf.merge(cifar, {"limit": 10})) == 10
     assert search_settings(OmegaConf.merge(cifar, {"steps": 7})).steps == 7
+    assert search_settings(OmegaConf.merge(cifar, {"starts": 8, "average": 8})).average == 8
+    with pytest.raises(ConfigError, match="average=5 must be between 1 and starts=4"):
+        search_settings(OmegaConf.merge(cifar, {"average": 5}))
 
 
 @pytest.mark.parametrize("mask", ["center", "random", "left", "blocks"])
@@ -445,7 +463,10 @@ def test_page_opens_on_the_colour_model_and_fills_a_cifar10_hole(
     page.slider(key="steps").set_value(10).run()
     page.button(key="run").click().run()
     assert not page.exception and not page.error
-    assert "after 10 steps" in page.caption[-1].value
+    assert "after 10 steps" in page.caption[-1].value and "averaged" not in page.caption[-1].value
+    page.checkbox(key="average").check().run()
+    page.button(key="run").click().run()
+    assert not page.exception and "fills averaged" in page.caption[-1].value
     if "draw" in page.selectbox(key="mask").options:  # the canvas, over the colour image: nothing painted yet
         page.selectbox(key="mask").set_value("draw").run()
         assert not page.exception and "Paint the part" in page.info[-1].value

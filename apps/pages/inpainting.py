@@ -95,6 +95,7 @@ try:
         mask = make_mask(kind, height, width, seed=int(seed))
     steps = st.slider("Search steps", 10, 1500, 300, step=10, key="steps")
     starts = st.slider("Starting points", 1, 16, 4, key="starts")
+    average = st.checkbox("Average the fills of all starting points (higher PSNR, softer)", key="average")
     if not st.button("Fill the hole", key="run"):
         known = mask[..., None]
         st.image(display(image * known + 0.5 * (1 - known)), width=192, caption="masked input")
@@ -104,7 +105,7 @@ try:
         gan,
         image[None],
         mask[None],
-        SearchSettings(steps=steps, starts=starts),
+        SearchSettings(steps=steps, starts=starts, average=starts if average else 1),
         progress=lambda step, total: bar.progress(step / total, text=f"step {step} of {total}"),
     )
     filled = {
@@ -122,6 +123,7 @@ for column, (caption, picture) in zip(st.columns(len(shown)), shown.items()):
     score = f" · {psnr(picture, image, hole):.1f} dB" if caption in filled else ""
     column.image(display(picture), caption=caption + score, width="stretch")
 st.caption(
-    f"Search loss {result.loss[0]:.3f} after {steps} steps from {starts} starting points. "
+    f"Search loss {result.loss[0]:.3f} after {steps} steps from {starts} starting points"
+    f"{', fills averaged' if average else ''}. "
     "dB: PSNR in the hole against the original."
 )

@@ -64,6 +64,7 @@ class InpaintingConfig(RunConfig):
     images: int | None = None  # held-out test images in the evaluation; default 256 for cifar10, 64 otherwise
     steps: int | None = None  # Adam steps of the latent search; default 1000 for the grey sets, 400 in colour
     starts: int = 4  # starting z per image
+    average: int = 1  # fills of this many best starts are averaged: higher PSNR/SSIM, softer (1 = the best only)
     search_learning_rate: float = 0.03  # Adam rate of the latent search
     prior_weight: float = 0.003  # weight of the perceptual (discriminator) loss against the contextual loss
     figure: str | None = None  # evaluation figure; default runs/inpainting/<artifact>_<mask>.png
@@ -124,7 +125,12 @@ def search_settings(config: DictConfig) -> SearchSettings:
     """The evaluation's latent search. In colour 400 steps by default: on Fashion-MNIST the hole's PSNR barely moves
     after 250 steps, and 256 CIFAR-10 images then take at most about 8 minutes on 2 shared CPU cores."""
     steps = config.steps or (1000 if config.dataset in GREY else 400)
-    return SearchSettings(steps, config.starts, config.search_learning_rate, config.prior_weight, config.seed)
+    try:
+        return SearchSettings(
+            steps, config.starts, config.search_learning_rate, config.prior_weight, config.seed, config.average
+        )
+    except InputError as error:
+        raise ConfigError(str(error)) from None
 
 
 def evaluation_image_count(config: DictConfig) -> int:
