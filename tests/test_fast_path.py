@@ -59,6 +59,36 @@ def test_test_time_flips_average_the_image_and_its_mirror():
     np.testing.assert_allclose(training, plain.predict(images, verbose=0), atol=1e-5)  # no flips in training
 
 
+def test_test_time_translations_weigh_the_moved_views_half():
+    flatten, dense = keras.layers.Flatten(), keras.layers.Dense(3)
+    inputs = keras.Input((4, 4, 1))
+    views = fast_layers.TestTimeFlips(translate=True)(inputs)
+    model = keras.Model(inputs, fast_layers.MeanOverFlips(translate=True)(dense(flatten(views))))
+    plain = keras.Model(inputs, dense(flatten(inputs)))
+    images = np.random.default_rng(0).normal(size=(5, 4, 4, 1)).astype("float32")
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    down_right, up_left = padded[:, :-2, :-2], padded[:, 2:, 2:]
+    assert down_right[0, 1, 1, 0] == images[0, 0, 0, 0] and up_left[0, 0, 0, 0] == images[0, 1, 1, 0]
+
+    def mirrored_mean(x):
+        return (plain.predict(x, verbose=0) + plain.predict(x[:, :, ::-1], verbose=0)) / 2
+
+    expected = mirrored_mean(images) / 2 + (mirrored_mean(down_right) + mirrored_mean(up_left)) / 4
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
+    restored = keras.layers.deserialize(keras.layers.serialize(fast_layers.TestTimeFlips(translate=True)))
+    assert restored.translate
+
+
+def test_partial_identity_convolutions_pass_their_first_channels_through():
+    images = np.random.default_rng(0).normal(size=(2, 5, 5, 3)).astype("float32")
+    widen = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, kernel_initializer=fast_layers.PartialIdentity())
+    out = keras.ops.convert_to_numpy(widen(images))
+    np.testing.assert_allclose(out[..., :3], images, atol=1e-6)
+    assert np.abs(out[..., 3]).sum() > 0  # the extra filter is random
+    narrow = keras.layers.Conv2D(2, 3, padding="same", use_bias=False, kernel_initializer=fast_layers.PartialIdentity())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(narrow(images)), images[..., :2], atol=1e-6)
+
+
 def test_label_smoothing_loss_matches_the_smoothed_one_hot_targets():
     probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
     labels = np.array([0, 2])

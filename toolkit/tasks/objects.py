@@ -2,10 +2,11 @@
 
 - `airbench` (default): the fast-training recipe of Page's ResNet-9 and Jordan's airbench, in this toolkit's
   terms. A fixed 2x2 patch-whitening convolution, then three blocks of conv - max-pool - BatchNorm - ReLU - conv -
-  BatchNorm - ReLU (`widths` filters), global max pooling and a linear layer; test-time flip averaging is part of the
-  model. Every normalisation runs after a pooling, at a quarter of the resolution or less, and the activation is
-  ReLU: on CPUs BatchNorm and GELU are slow in bfloat16 (bench/results/fast_path.md). Trained with label
-  smoothing and a short warm-up + cosine schedule.
+  BatchNorm - ReLU (`widths` filters), global max pooling and a linear layer. The convolutions start near the
+  identity, and test-time augmentation (mirrors and one-pixel moves) is part of the model. Every normalisation
+  runs after a pooling, at a quarter of the resolution or less, and the activation is ReLU: on CPUs BatchNorm
+  and GELU are slow in bfloat16 (bench/results/fast_path.md). Trained with label smoothing and a short warm-up +
+  cosine schedule.
 - `vgg_small`: VGG blocks (two 3x3 convolutions with BatchNorm, then max-pooling and dropout),
   global average pooling and one dense layer.
 - `resnet`: He et al. 2016, section 4.2: a 3x3 stem, three stages of basic blocks (16, 32, 64 filters),
@@ -33,7 +34,7 @@ from toolkit.data.cifar import CIFAR10_CLASSES, cifar10_version, load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import source_info
 from toolkit.errors import ConfigError, InputError
-from toolkit.layers import MeanOverFlips, PatchWhitening, SkipInit, TestTimeFlips
+from toolkit.layers import MeanOverFlips, PartialIdentity, PatchWhitening, SkipInit, TestTimeFlips
 from toolkit.task import Data, Evaluation, Task
 
 
@@ -170,18 +171,18 @@ def build_airbench(config: DictConfig) -> keras.Model:
     The whitening filters are set from the training images by `Objects.fit` (`PatchWhitening.adapt`).
     """
     inputs, x = _inputs(config)
-    x = TestTimeFlips(name="test_time_flips")(x)
+    x = TestTimeFlips(translate=True, name="test_time_flips")(x)
     x = layers.ReLU()(PatchWhitening(name="whitening")(x))
     for width in config.widths:
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=PartialIdentity())(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, scale=False)(x))
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=PartialIdentity())(x)
         x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, scale=False)(x))
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     logits = layers.Dense(10, use_bias=False, name="logits")(x)
     logits = layers.Rescaling(1 / 9)(logits)  # airbench's fixed logit scale: a slower-moving head
-    logits = MeanOverFlips(name="mean_over_flips")(logits)
+    logits = MeanOverFlips(translate=True, name="mean_over_flips")(logits)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name="airbench")
 
