@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from tests.harness import assert_round_trip, run_script, train_once, write_idx_dataset
 from toolkit import io
 from toolkit import layers as fast_layers  # not `import TestTimeFlips`: pytest would try to collect it
-from toolkit.classification import SparseCrossentropy
+from toolkit.classification import Lookahead, SparseCrossentropy
 from toolkit.grad_cam import grad_cam
 from toolkit.task import fastest_precision, resolve_precision
 from toolkit.tasks.denoising import Denoising, DenoisingConfig
@@ -87,6 +87,24 @@ def test_partial_identity_convolutions_pass_their_first_channels_through():
     assert np.abs(out[..., 3]).sum() > 0  # the extra filter is random
     narrow = keras.layers.Conv2D(2, 3, padding="same", use_bias=False, kernel_initializer=fast_layers.PartialIdentity())
     np.testing.assert_allclose(keras.ops.convert_to_numpy(narrow(images)), images[..., :2], atol=1e-6)
+
+
+def test_lookahead_pulls_the_weights_towards_its_slow_copy():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 4)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+
+    def trained(epochs: int, **lookahead) -> np.ndarray:  # one step per epoch
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        callbacks = [Lookahead(total_steps=epochs, start=0, every=1, **lookahead)] if lookahead else []
+        model.fit(x, y, batch_size=4, epochs=epochs, shuffle=False, callbacks=callbacks, verbose=0)
+        return model.get_weights()[0]
+
+    np.testing.assert_allclose(trained(4, base=0.0), trained(4), rtol=1e-6)  # rho = 0: plain SGD
+    np.testing.assert_allclose(trained(4, base=1.0, power=0.0), trained(1), rtol=1e-6)  # rho = 1: frozen at step 1
+    halfway = trained(4, base=0.5, power=0.0)
+    assert not np.allclose(halfway, trained(4)) and not np.allclose(halfway, trained(1))
 
 
 def test_label_smoothing_loss_matches_the_smoothed_one_hot_targets():

@@ -33,6 +33,43 @@ class SparseCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
+class Lookahead(keras.callbacks.Callback):
+    """Airbench's lookahead: every `every` steps of the last part of a run, pull the weights towards a slow copy.
+
+    The slow copy moves a share (1 - rho) of the way to the weights, then the weights become the slow copy.
+    rho = base^every x progress^3 grows over the run, so the averaging is light at first and strong at the end,
+    where it smooths away the noise of the last SGD steps. At each epoch's end the weights are the slow copy,
+    so a run resumed from its end-of-epoch backup continues exactly.
+    """
+
+    def __init__(self, total_steps: int, start: float = 0.3, every: int = 5, base: float = 0.95, power: float = 3.0):
+        super().__init__()
+        self.total_steps, self.start, self.every = total_steps, start, every
+        self.base, self.power = base, power
+        self.slow: list[np.ndarray] | None = None
+
+    def _weights(self) -> list:
+        return [w for w in self.model.weights if "float" in str(w.dtype)]  # not the random layers' seeds
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step < self.start * self.total_steps or step % self.every:
+            return
+        weights = self._weights()
+        if self.slow is None:
+            self.slow = [np.array(w.numpy()) for w in weights]
+            return
+        rho = self.base**self.every * min(step / self.total_steps, 1.0) ** self.power
+        for slow, weight in zip(self.slow, weights):
+            slow += (1 - rho) * (weight.numpy() - slow)
+            weight.assign(slow)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.slow is not None:
+            for slow, weight in zip(self.slow, self._weights()):
+                weight.assign(slow)
+
+
 def compile_classifier(
     model: keras.Model,
     config: DictConfig,

@@ -5,8 +5,9 @@
   BatchNorm - ReLU (`widths` filters), global max pooling and a linear layer. The convolutions start near the
   identity, and test-time augmentation (mirrors and one-pixel moves) is part of the model. Every normalisation
   runs after a pooling, at a quarter of the resolution or less, and the activation is ReLU: on CPUs BatchNorm
-  and GELU are slow in bfloat16 (bench/results/fast_path.md). Trained with label smoothing and a short warm-up +
-  cosine schedule.
+  and GELU are slow in bfloat16 (bench/results/fast_path.md). Trained with label smoothing, a short warm-up +
+  cosine schedule and lookahead (the weights pulled towards a slow average of themselves in the last 70 % of
+  the run).
 - `vgg_small`: VGG blocks (two 3x3 convolutions with BatchNorm, then max-pooling and dropout),
   global average pooling and one dense layer.
 - `resnet`: He et al. 2016, section 4.2: a 3x3 stem, three stages of basic blocks (16, 32, 64 filters),
@@ -28,7 +29,7 @@ import numpy as np
 from keras import layers
 from omegaconf import DictConfig
 
-from toolkit.classification import classification_report, compile_classifier, save_confusion_matrix
+from toolkit.classification import Lookahead, classification_report, compile_classifier, save_confusion_matrix
 from toolkit.config import RunConfig
 from toolkit.data.cifar import CIFAR10_CLASSES, cifar10_version, load_cifar10
 from toolkit.data.idx import load_idx_split
@@ -74,6 +75,7 @@ class ObjectsConfig(RunConfig):
     weight_decay: float = 5e-3  # decoupled (times the rate): about L2 5e-4 through momentum 0.9
     label_smoothing: float = 0.2  # share of each target spread over all classes (0 = plain cross-entropy)
     dropout: float = 0.2  # vgg_small: dropout after each block and before the classifier
+    lookahead: bool = True  # airbench: pull the weights towards a slow copy of them in the run's last 70 %
     shift: int = 2  # augmentation: random shifts of up to this many pixels (pad-and-crop); 0 = off
     validation_size: int = 5000  # held out from the end of the training split, picks the best epoch; 0 = none
 
@@ -294,6 +296,14 @@ class Objects(Task):
 
     def initialize(self, model: keras.Model, data: Data, config: DictConfig) -> None:
         adapt_whitening(model, data.train[0])
+
+    def fit(
+        self, model: keras.Model, data: Data, config: DictConfig, callbacks: list[keras.callbacks.Callback]
+    ) -> keras.callbacks.History:
+        if config.lookahead and config.model == "airbench":  # first: the end-of-epoch backup saves the slow copy
+            steps = data.steps_per_epoch or -(-len(data.train[0]) // config.batch_size)
+            callbacks = [Lookahead(config.epochs * steps), *callbacks]
+        return super().fit(model, data, config, callbacks)
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
         data = dataset_of(config)
