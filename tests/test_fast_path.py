@@ -97,7 +97,7 @@ def test_lookahead_pulls_the_weights_towards_its_slow_copy():
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         model.compile(keras.optimizers.SGD(0.1), "mse")
-        callbacks = [Lookahead(total_steps=epochs, start=0, every=1, **lookahead)] if lookahead else []
+        callbacks = [Lookahead(start=0, every=1, **lookahead)] if lookahead else []
         model.fit(x, y, batch_size=4, epochs=epochs, shuffle=False, callbacks=callbacks, verbose=0)
         return model.get_weights()[0]
 

@@ -42,11 +42,13 @@ class Lookahead(keras.callbacks.Callback):
     so a run resumed from its end-of-epoch backup continues exactly.
     """
 
-    def __init__(self, total_steps: int, start: float = 0.3, every: int = 5, base: float = 0.95, power: float = 3.0):
+    def __init__(self, start: float = 0.3, every: int = 5, base: float = 0.95, power: float = 3.0):
         super().__init__()
-        self.total_steps, self.start, self.every = total_steps, start, every
-        self.base, self.power = base, power
+        self.start, self.every, self.base, self.power = start, every, base, power
         self.slow: list[np.ndarray] | None = None
+
+    def on_train_begin(self, logs=None):
+        self.total_steps = self.params["epochs"] * self.params["steps"]  # of the whole run, also when resumed
 
     def _weights(self) -> list:
         return [w for w in self.model.weights if "float" in str(w.dtype)]  # not the random layers' seeds

@@ -301,8 +301,7 @@ class Objects(Task):
         self, model: keras.Model, data: Data, config: DictConfig, callbacks: list[keras.callbacks.Callback]
     ) -> keras.callbacks.History:
         if config.lookahead and config.model == "airbench":  # first: the end-of-epoch backup saves the slow copy
-            steps = data.steps_per_epoch or -(-len(data.train[0]) // config.batch_size)
-            callbacks = [Lookahead(config.epochs * steps), *callbacks]
+            callbacks = [Lookahead(), *callbacks]
         return super().fit(model, data, config, callbacks)
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
