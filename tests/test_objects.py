@@ -123,6 +123,22 @@ def test_variant_maps_raw_pixels_to_probabilities(variant, dataset, tmp_path):
     assert_round_trip(model, pixels.astype("float32"), tmp_path)  # augmentation is off at inference
 
 
+def test_cutout_blanks_one_square_per_training_image_only(tmp_path):
+    model = build(dataset="cifar10", model="vgg_small", width=8, shift=0, cutout=8)
+    cutout = model.get_layer("cutout")
+    images = np.full((16, 32, 32, 3), 5.0, "float32")  # no pixel is the fill value 0
+    blanked = keras.ops.convert_to_numpy(cutout(images, training=True)) == 0
+    assert (blanked.sum(axis=(1, 2, 3)) == 8 * 8 * 3).all()
+    rows, columns = blanked[..., 0].any(axis=2), blanked[..., 0].any(axis=1)
+    assert (rows.sum(1) == 8).all() and (columns.sum(1) == 8).all()  # a square, wholly inside
+    assert len({tuple(np.flatnonzero(r)) for r in rows}) > 1  # at a new place in each image
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(cutout(images, training=False)), images)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("float32")
+    assert_round_trip(model, pixels, tmp_path)
+    with pytest.raises(ConfigError, match="cutout=32"):
+        build(dataset="cifar10", cutout=32)
+
+
 def test_zero_pad_shortcut_subsamples_and_pads_channels():
     x = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
     y = keras.ops.convert_to_numpy(ZeroPadShortcut(filters=7, strides=2)(x))

@@ -115,6 +115,37 @@ class MeanOverFlips(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="toolkit")
+class Cutout(layers.Layer):
+    """In training, set one random `size` x `size` square of every image to 0 (DeVries & Taylor 2017).
+
+    After standardisation 0 is the mean pixel. The square lies wholly inside the image, at whole-pixel places
+    (`keras.layers.RandomErasing` places it at fractional ones and sometimes blanks one row fewer).
+    """
+
+    def __init__(self, size: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.seed = size, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        height, width = inputs.shape[1], inputs.shape[2]
+        corner = (ops.shape(inputs)[0], 1, 1, 1)
+        top = keras.random.randint(corner, 0, height - self.size + 1, seed=self.seed_generator)
+        left = keras.random.randint(corner, 0, width - self.size + 1, seed=self.seed_generator)
+        rows, columns = ops.arange(height)[None, :, None, None], ops.arange(width)[None, None, :, None]
+        inside = (rows >= top) & (rows < top + self.size) & (columns >= left) & (columns < left + self.size)
+        return ops.where(inside, ops.zeros_like(inputs), inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
 class PartialIdentity(keras.initializers.Initializer):
     """Convolution kernels (h, w, in, out) whose first min(in, out) filters pass one input channel through.
 

@@ -16,8 +16,9 @@
 
 `dataset=fashion_mnist|cifar10`. Every model takes raw pixels 0-255, (N, 28, 28, 1) for Fashion-MNIST or
 (N, 32, 32, 3) for CIFAR-10, and returns probabilities (N, 10) in the data set's official class order:
-per-channel standardisation and augmentation (random shifts of up to `shift` pixels, i.e. pad-and-crop, and
-horizontal flips; both off at inference) are layers of the model, so callers never preprocess.
+per-channel standardisation and augmentation (random shifts of up to `shift` pixels, i.e. pad-and-crop,
+horizontal flips and, with `cutout`, a blanked square; all off at inference) are layers of the model, so callers
+never preprocess.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from toolkit.data.cifar import CIFAR10_CLASSES, cifar10_version, load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import source_info
 from toolkit.errors import ConfigError, InputError
-from toolkit.layers import MeanOverFlips, PartialIdentity, PatchWhitening, SkipInit, TestTimeFlips
+from toolkit.layers import Cutout, MeanOverFlips, PartialIdentity, PatchWhitening, SkipInit, TestTimeFlips
 from toolkit.task import Data, Evaluation, Task
 
 
@@ -77,6 +78,7 @@ class ObjectsConfig(RunConfig):
     dropout: float = 0.2  # vgg_small: dropout after each block and before the classifier
     lookahead: bool = True  # airbench: pull the weights towards a slow copy of them in the run's last 70 %
     shift: int = 2  # augmentation: random shifts of up to this many pixels (pad-and-crop); 0 = off
+    cutout: int = 0  # augmentation: blank one random square of this side (pixels) in every training image; 0 = off
     validation_size: int = 5000  # held out from the end of the training split, picks the best epoch; 0 = none
 
 
@@ -113,7 +115,12 @@ def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     if config.shift:
         factor = config.shift / data.shape[0]
         x = layers.RandomTranslation(factor, factor, fill_mode="constant", interpolation="nearest")(x)
-    return inputs, layers.RandomFlip("horizontal")(x)  # garments and CIFAR-10 objects keep their class
+    x = layers.RandomFlip("horizontal")(x)  # garments and CIFAR-10 objects keep their class
+    if config.cutout:
+        if not 0 < config.cutout < data.shape[0]:
+            raise ConfigError(f"cutout={config.cutout}: the square's side is 0 (off) to {data.shape[0] - 1} pixels.")
+        x = Cutout(config.cutout, name="cutout")(x)
+    return inputs, x
 
 
 def _classifier_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
