@@ -7,7 +7,8 @@
   with mirrored copies (and, with `translate`, tripled again with one-pixel moves) and the views' logits are
   averaged; in training both layers do nothing. A shipped model therefore gives the same (augmented)
   predictions to `evaluate`, `pretrained.load` and the page.
-- `Cutout`: training-only augmentation that blanks a random square, the regulariser of the longer fast runs.
+- `Cutout`: training-only augmentation that blanks a random square (airbench96 and ResNet-9 use it for longer runs;
+  at 20 CIFAR-10 epochs here it cost 0.4 points).
 """
 
 from __future__ import annotations
