@@ -117,12 +117,18 @@ class PatchSampler(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, 0 if self.fixed else self.epoch, index])
         count = min(self.batch_size, self.patches - index * self.batch_size)
         size = self.patch_size
+        # every random choice drawn at once: per-patch generator calls made batches CPU-bound next to a GPU
+        which = rng.integers(len(self.images), size=count)
+        heights = np.array([self.images[k].shape[0] for k in which]) - size + 1
+        widths = np.array([self.images[k].shape[1] for k in which]) - size + 1
+        tops, lefts = (rng.random(count) * heights).astype(int), (rng.random(count) * widths).astype(int)
+        turns, flips = rng.integers(4, size=count), rng.integers(2, size=count).astype(bool)
         clean = np.empty((count, size, size), np.float32)
-        for i, k in enumerate(rng.integers(len(self.images), size=count)):
-            image = self.images[k]
-            top, left = rng.integers(image.shape[0] - size + 1), rng.integers(image.shape[1] - size + 1)
-            patch = np.rot90(image[top : top + size, left : left + size], k=rng.integers(4))
-            clean[i] = patch[:, ::-1] if rng.integers(2) else patch
+        for i, (k, top, left) in enumerate(zip(which, tops, lefts)):
+            clean[i] = self.images[k][top : top + size, left : left + size]
+        for turn in (1, 2, 3):
+            clean[turns == turn] = np.rot90(clean[turns == turn], k=turn, axes=(1, 2))
+        clean[flips] = clean[flips, :, ::-1]
         sigma = np.full(count, self.sigma) if self.sigma is not None else rng.uniform(*BLIND_RANGE, size=count)
         noisy = clean + rng.standard_normal(clean.shape, np.float32) * (sigma[:, None, None] / 255).astype(np.float32)
         return noisy[..., None], clean[..., None]
@@ -265,7 +271,8 @@ class Denoising(Task):
         train, val = images[: len(images) - held_out], images[len(images) - held_out :]
         sigma = training_sigma(config)
         size, batch = config.patch_size, config.batch_size
-        train_set = PatchSampler(train, sigma, config.patches_per_epoch, batch, size, config.seed)
+        # workers=2: a thread draws the next batch (numpy releases the GIL) while the backend trains on this one
+        train_set = PatchSampler(train, sigma, config.patches_per_epoch, batch, size, config.seed, workers=2)
         val_set = PatchSampler(val, sigma, 8 * batch, batch, size, config.seed + 1, fixed=True) if val else None
         info = {
             "name": "Train400 patches; test BSD68",
