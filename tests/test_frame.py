@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tests.harness import train_once, write_idx
+from tests.harness import train_once, write_idx, write_idx_dataset
 from toolkit import io, pretrained, tasks
 from toolkit.cli import format_table, task_and_config, task_help
 from toolkit.config import RunConfig, parse_overrides
 from toolkit.data.idx import load_idx, load_idx_split
 from toolkit.data.paths import data_dir, require_files
 from toolkit.errors import ConfigError, DataNotFoundError, InputError, ToolkitError
-from toolkit.train import BestCheckpoint
+from toolkit.train import BestCheckpoint, train
 
 
 def test_overrides_are_typed():
@@ -142,6 +142,16 @@ def test_cli_reports_user_errors_without_traceback():
     )
     assert result.returncode == 2
     assert "error: Unknown task 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_that_cannot_start_leaves_no_run_folder(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(DataNotFoundError):  # found while loading the data
+        train(["task=objects", f"data_dir={tmp_path / 'empty'}", f"run_dir={run_dir}"])
+    data = write_idx_dataset(tmp_path / "data", "fashion-mnist", train=16, test=8)
+    with pytest.raises(ConfigError, match="cutout=28"):  # found while building the network
+        train(["task=objects", "cutout=28", f"data_dir={data}", f"run_dir={run_dir}"])
+    assert not run_dir.exists()
 
 
 def test_best_checkpoint_of_a_resumed_run_keeps_the_better_file(tmp_path):

@@ -164,30 +164,28 @@ def train(words: Sequence[str]) -> TrainResult:
     chief = is_chief()  # first: the processes of a JAX job connect before any JAX computation (e.g. precision=auto)
     task, config, run_dir = prepare(words)
     keras.utils.set_random_seed(config.seed)
-    if chief:  # in a multi-process job, process 0 alone writes the run folder and the shipped files
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(dump_config(config))
-        if config.verbose:
-            print(f"Run directory: {run_dir}")
-
     data = task.data(config)
     steps = data.steps_per_epoch or math.ceil(len(data.train[0]) / config.batch_size)
-    callbacks = [
-        AtomicBackupAndRestore(run_dir / "backup", save_freq=config.backup_every or "epoch"),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-        keras.callbacks.TerminateOnNaN(),
-    ]
-    best = run_dir / "best.keras"
-    if task.monitor and data.val is not None:
-        callbacks.append(BestCheckpoint(best, task.monitor, run_dir / "log.csv"))
-
-    clock = RunClock(run_dir / "clock.json", resumed=config.resume)
-    callbacks.append(clock)
     with distribution_scope(config.distribute) as replicas:
         model = task.build(config)
         started_from = start_from(model, config.init) if config.init else None  # a resumed run restores on top
         if not config.init:  # a warm start keeps what its model learnt from data; a resumed run restores it
             task.initialize(model, data, config)
+        if chief:  # only now, so missing data or a bad setting leaves no empty run folder behind
+            run_dir.mkdir(parents=True, exist_ok=True)  # in a multi-process job, process 0 alone writes it
+            (run_dir / "config.yaml").write_text(dump_config(config))
+            if config.verbose:
+                print(f"Run directory: {run_dir}")
+        callbacks = [
+            AtomicBackupAndRestore(run_dir / "backup", save_freq=config.backup_every or "epoch"),
+            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+            keras.callbacks.TerminateOnNaN(),
+        ]
+        best = run_dir / "best.keras"
+        if task.monitor and data.val is not None:
+            callbacks.append(BestCheckpoint(best, task.monitor, run_dir / "log.csv"))
+        clock = RunClock(run_dir / "clock.json", resumed=config.resume)
+        callbacks.append(clock)
         data.train = batches_for_process(data.train, config.batch_size, replicas, shuffle_seed=config.seed)
         data.val = batches_for_process(data.val, config.batch_size, replicas)
         task.compile(model, config, steps)
