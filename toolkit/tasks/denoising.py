@@ -104,6 +104,7 @@ class PatchSampler(keras.utils.PyDataset):
         if small:
             raise InputError(f"Training images must be at least {patch_size}x{patch_size}; got {small[0]}.")
         self.images, self.sigma, self.patches = images, sigma, patches
+        self.corners = np.array([im.shape for im in images]) - patch_size + 1  # places a patch can start, per image
         self.batch_size, self.patch_size, self.seed, self.fixed = batch_size, patch_size, seed, fixed
         self.epoch = 0
 
@@ -119,9 +120,7 @@ class PatchSampler(keras.utils.PyDataset):
         size = self.patch_size
         # every random choice drawn at once: per-patch generator calls made batches CPU-bound next to a GPU
         which = rng.integers(len(self.images), size=count)
-        heights = np.array([self.images[k].shape[0] for k in which]) - size + 1
-        widths = np.array([self.images[k].shape[1] for k in which]) - size + 1
-        tops, lefts = (rng.random(count) * heights).astype(int), (rng.random(count) * widths).astype(int)
+        tops, lefts = rng.integers(self.corners[which]).T
         turns, flips = rng.integers(4, size=count), rng.integers(2, size=count).astype(bool)
         clean = np.empty((count, size, size), np.float32)
         for i, (k, top, left) in enumerate(zip(which, tops, lefts)):
