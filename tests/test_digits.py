@@ -54,7 +54,13 @@ def test_init_starts_from_a_saved_model_and_refuses_another_network(tiny_mnist, 
     for before, after in zip(first.model.get_weights(), again.model.get_weights()):
         np.testing.assert_allclose(after, before)
     digest = hashlib.sha256(shipped.read_bytes()).hexdigest()
-    assert again.card["started_from"] == {"file": str(shipped), "sha256": digest}  # the card names its origin
+    assert again.card["started_from"] == {  # the card names its origin and what the chain cost
+        "file": str(shipped),
+        "sha256": digest,
+        "chain_training_seconds": first.card["training_seconds"],
+    }
+    chain = first.card["training_seconds"] + again.card["training_seconds"]
+    assert again.card["chain_training_seconds"] == pytest.approx(chain, abs=0.11)
     with pytest.raises(ToolkitError, match="different network"):
         train_once(["task=digits", "model=lenet5", f"data_dir={tiny_mnist}", f"init={shipped}"], tmp_path / "c")
 

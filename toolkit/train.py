@@ -120,9 +120,15 @@ def without_training_state(model: keras.Model) -> keras.Model:
 def start_from(model: keras.Model, path: str) -> dict[str, str]:
     """Copy the weights of the model in `path` into `model` (fine-tuning a shipped model, a warm restart).
 
-    Returns the file's name and SHA-256 for the card: `trained/` files change, the card must say which one it was.
+    Returns the file's name and SHA-256 for the card: `trained/` files change, the card must say which one it was;
+    and, where a card lies beside the file, the training time of the whole chain that made it.
     """
     origin = {"file": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+    cards = [Path(path).with_suffix(".json"), Path(path).parent / "metrics.json"]  # shipped, or in its run folder
+    card = next((card for card in cards if card.is_file()), None)
+    if card:
+        earlier = json.loads(card.read_text())
+        origin["chain_training_seconds"] = earlier.get("chain_training_seconds", earlier.get("training_seconds", 0))
     source = io.load_model(path)
     theirs, ours = [w.shape for w in source.weights], [w.shape for w in model.weights]
     if theirs != ours:
@@ -211,6 +217,7 @@ def train(words: Sequence[str]) -> TrainResult:
     card["training_parts"] = clock.parts  # 1 + the number of times the run was resumed
     if started_from:
         card["started_from"] = started_from
+        card["chain_training_seconds"] = round(seconds + started_from.get("chain_training_seconds", 0), 1)
     io.write_json(card, run_dir / "metrics.json")
     if config.out:
         stem = Path(config.out) / task.artifact(config)
