@@ -211,6 +211,8 @@ def test_train_cli_writes_card_and_sample_grids(shipped_tiny, tmp_path_factory):
     card = json.loads((shipped_tiny / "inpainting_fashion_mnist.json").read_text())
     run = shipped_tiny.parent / "run"
     assert (run / "samples_001.png").exists() and (run / "model.keras").exists()
+    assert card["details"]["figure"] == str(run / "inpainting_fashion_mnist_center.png")  # not in the checkout
+    assert Path(card["details"]["figure"]).is_file()
     assert card["data"]["train"] == 96 and card["metrics"]["test_images"] == 4
     assert [row["method"] for row in card["evaluation_table"]][:3] == ["GAN + Poisson (ours)", "GAN overlay", "Telea"]
 

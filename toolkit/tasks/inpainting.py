@@ -67,7 +67,7 @@ class InpaintingConfig(RunConfig):
     average: int = 1  # fills of this many best starts are averaged: higher PSNR/SSIM, softer (1 = the best only)
     search_learning_rate: float = 0.03  # Adam rate of the latent search
     prior_weight: float = 0.003  # weight of the perceptual (discriminator) loss against the contextual loss
-    figure: str | None = None  # evaluation figure; default runs/inpainting/<artifact>_<mask>.png
+    figure: str | None = None  # evaluation figure; default <run_dir or runs/inpainting>/<artifact>_<mask>.png
 
 
 def load_images(config: DictConfig, split: str) -> np.ndarray:
@@ -219,7 +219,8 @@ class Inpainting(Task):
                 print(f"Latent search on {len(images)} images: step {step} of {steps}", flush=True)
 
         rows, pictures = compare_methods(model, images, masks, settings, progress)
-        figure = Path(config.figure or f"runs/inpainting/{self.artifact(config)}_{config.mask}.png")
+        folder = Path(config.run_dir or "runs/inpainting")  # a training run keeps its figure with its log
+        figure = Path(config.figure or folder / f"{self.artifact(config)}_{config.mask}.png")
         columns = ["masked", "GAN fill", OURS, "Telea", "biharmonic"]
         comparison_figure({**{c: pictures[c] for c in columns}, "original": images}, figure)
         ours, by_method = rows[0], {row["method"]: row for row in rows}
