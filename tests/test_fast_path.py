@@ -89,6 +89,20 @@ def test_partial_identity_convolutions_pass_their_first_channels_through():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(narrow(images)), images[..., :2], atol=1e-6)
 
 
+def test_boosted_bias_takes_boost_times_the_step_of_a_plain_bias():
+    x = np.ones((4, 3), "float32")
+
+    def bias_after_one_step(layer: keras.layers.Layer) -> np.ndarray:
+        model = keras.Sequential([keras.Input((3,)), layer])
+        model.compile(keras.optimizers.SGD(0.01), lambda y, out: keras.ops.sum(out, axis=-1))
+        model.train_on_batch(x, np.zeros(4))
+        return keras.ops.convert_to_numpy(model(x[:1]))[0]  # the bias itself: inputs are 1, the bias started at 0
+
+    plain = bias_after_one_step(fast_layers.BoostedBias(boost=1)) - 1  # boost 1 is an ordinary bias
+    np.testing.assert_allclose(plain, -0.01, rtol=1e-4)  # d loss / d bias = 1: one step of the rate
+    np.testing.assert_allclose(bias_after_one_step(fast_layers.BoostedBias(boost=64)) - 1, -0.64, rtol=1e-4)
+
+
 def test_lookahead_pulls_the_weights_towards_its_slow_copy():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(4, 4)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
@@ -132,9 +146,12 @@ def test_dncnn_without_batchnorm_has_biases_instead():
     assert all(layer.use_bias for layer in convolutions)
 
 
-@pytest.mark.parametrize("dataset, shape", [("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
-def test_airbench_maps_raw_pixels_to_probabilities_and_round_trips(dataset, shape, tmp_path):
-    config = OmegaConf.structured(ObjectsConfig(dataset=dataset, widths=[8, 16, 16], precision="float32"))
+@pytest.mark.parametrize(
+    "dataset, shape, bias_boost", [("fashion_mnist", (28, 28, 1), 1.0), ("cifar10", (32, 32, 3), 64.0)]
+)
+def test_airbench_maps_raw_pixels_to_probabilities_and_round_trips(dataset, shape, bias_boost, tmp_path):
+    config = ObjectsConfig(dataset=dataset, widths=[8, 16, 16], bias_boost=bias_boost, precision="float32")
+    config = OmegaConf.structured(config)
     model = Objects().build(config)
     pixels = np.random.default_rng(0).integers(0, 256, (3, *shape)).astype("float32")
     adapt_whitening(model, pixels)

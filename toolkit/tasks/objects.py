@@ -36,7 +36,7 @@ from toolkit.data.cifar import CIFAR10_CLASSES, cifar10_version, load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import source_info
 from toolkit.errors import ConfigError, InputError
-from toolkit.layers import Cutout, MeanOverFlips, PartialIdentity, PatchWhitening, SkipInit, TestTimeFlips
+from toolkit.layers import BoostedBias, Cutout, MeanOverFlips, PartialIdentity, PatchWhitening, SkipInit, TestTimeFlips
 from toolkit.task import Data, Evaluation, Task
 
 
@@ -68,6 +68,8 @@ class ObjectsConfig(RunConfig):
     widths: list[int] = field(default_factory=lambda: [64, 256, 256])  # airbench: filters of its three blocks
     depth: int = 20  # resnet: 6n + 2 layers (20, 32, 56, ...)
     norm: str = "batch"  # resnet: batch (BatchNorm) | none (SkipInit: no normalisation, fast in bfloat16 on CPUs)
+    bias_boost: float = 1.0  # airbench: its BatchNorm biases learn this many times faster (airbench: 64)
+    bn_momentum: float = 0.9  # airbench: share of BatchNorm's running statistics kept per step (airbench: 0.4)
     width: int = 32  # vgg_small: filters of the first block, doubled per block
     epochs: int = 16
     batch_size: int = 500
@@ -182,12 +184,18 @@ def build_airbench(config: DictConfig) -> keras.Model:
     inputs, x = _inputs(config)
     x = TestTimeFlips(translate=True, name="test_time_flips")(x)
     x = layers.ReLU()(PatchWhitening(name="whitening")(x))
+
+    def norm_relu(x):
+        if config.bias_boost == 1:
+            return layers.ReLU()(layers.BatchNormalization(momentum=config.bn_momentum, scale=False)(x))
+        x = layers.BatchNormalization(momentum=config.bn_momentum, center=False, scale=False)(x)
+        return layers.ReLU()(BoostedBias(config.bias_boost)(x))
+
     for width in config.widths:
         x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=PartialIdentity())(x)
-        x = layers.MaxPooling2D(2)(x)
-        x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, scale=False)(x))
+        x = norm_relu(layers.MaxPooling2D(2)(x))
         x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=PartialIdentity())(x)
-        x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, scale=False)(x))
+        x = norm_relu(x)
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     logits = layers.Dense(10, use_bias=False, name="logits")(x)
     logits = layers.Rescaling(1 / 9)(logits)  # airbench's fixed logit scale: a slower-moving head
