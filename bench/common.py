@@ -58,4 +58,4 @@ def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> Pat
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:,.3g}" if isinstance(value, float) else str(value)
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)

@@ -163,6 +163,15 @@ def test_airbench_maps_raw_pixels_to_probabilities_and_round_trips(dataset, shap
     assert grad_cam(model, pixels).shape == (3, *shape[:2])  # the Objects page explains it too
 
 
+def test_float32_stem_keeps_input_and_whitening_out_of_bfloat16():
+    settings = dict(widths=[8, 16, 16], cutout=8, float32_stem=True, precision="mixed_bfloat16")
+    model = Objects().build(OmegaConf.structured(ObjectsConfig(dataset="cifar10", **settings)))
+    by_name = {layer.name: layer.compute_dtype for layer in model.layers}
+    assert by_name["normalise"] == by_name["cutout"] == by_name["whitening"] == "float32"
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert {layer.compute_dtype for layer in convolutions} == {"bfloat16"}  # the network itself stays fast
+
+
 def test_airbench_trains_through_the_cli_with_whitening_from_the_data(tiny_fashion, tmp_path):
     words = ["task=objects", "widths=[8,16,16]", "validation_size=0", "batch_size=16", "precision=auto"]
     result = train_once([*words, f"data_dir={tiny_fashion}"], tmp_path)

@@ -69,6 +69,7 @@ class ObjectsConfig(RunConfig):
     depth: int = 20  # resnet: 6n + 2 layers (20, 32, 56, ...)
     norm: str = "batch"  # resnet: batch (BatchNorm) | none (SkipInit: no normalisation, fast in bfloat16 on CPUs)
     bias_boost: float = 1.0  # airbench: its BatchNorm biases learn this many times faster (airbench: 64)
+    float32_stem: bool = False  # normalise, augment, whiten in float32: bfloat16 rounds the detail whitening boosts
     bn_momentum: float = 0.9  # airbench: share of BatchNorm's running statistics kept per step (airbench: 0.4)
     width: int = 32  # vgg_small: filters of the first block, doubled per block
     epochs: int = 16
@@ -112,16 +113,18 @@ def artifact_name(dataset: str) -> str:
 def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Raw pixels in; normalised, augmented (training only) images out."""
     data = dataset_of(config)
+    dtype = "float32" if config.float32_stem else None
     inputs = keras.Input(data.shape, name="pixels")
-    x = layers.Normalization(mean=data.mean, variance=np.square(data.std).tolist(), name="normalise")(inputs)
+    variance = np.square(data.std).tolist()
+    x = layers.Normalization(mean=data.mean, variance=variance, name="normalise", dtype=dtype)(inputs)
     if config.shift:
         factor = config.shift / data.shape[0]
-        x = layers.RandomTranslation(factor, factor, fill_mode="constant", interpolation="nearest")(x)
-    x = layers.RandomFlip("horizontal")(x)  # garments and CIFAR-10 objects keep their class
+        x = layers.RandomTranslation(factor, factor, fill_mode="constant", interpolation="nearest", dtype=dtype)(x)
+    x = layers.RandomFlip("horizontal", dtype=dtype)(x)  # garments and CIFAR-10 objects keep their class
     if config.cutout:
         if not 0 < config.cutout < data.shape[0]:
             raise ConfigError(f"cutout={config.cutout}: the square's side is 0 (off) to {data.shape[0] - 1} pixels.")
-        x = Cutout(config.cutout, name="cutout")(x)
+        x = Cutout(config.cutout, name="cutout", dtype=dtype)(x)
     return inputs, x
 
 
@@ -182,8 +185,9 @@ def build_airbench(config: DictConfig) -> keras.Model:
     The whitening filters are set from the training images by `Objects.fit` (`PatchWhitening.adapt`).
     """
     inputs, x = _inputs(config)
-    x = TestTimeFlips(translate=True, name="test_time_flips")(x)
-    x = layers.ReLU()(PatchWhitening(name="whitening")(x))
+    dtype = "float32" if config.float32_stem else None
+    x = TestTimeFlips(translate=True, name="test_time_flips", dtype=dtype)(x)
+    x = layers.ReLU()(PatchWhitening(name="whitening", dtype=dtype)(x))
 
     def norm_relu(x):
         if config.bias_boost == 1:

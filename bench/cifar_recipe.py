@@ -1,0 +1,81 @@
+"""CIFAR-10 recipe ablations: which of airbench's ingredients pay here, at a fixed number of epochs.
+
+python -m bench.cifar_recipe [name ...]  ->  bench/results/cifar_recipe.json and .md
+
+Each recipe is one full training run (about 2 minutes per epoch of the default network on 2 shared cores) in
+runs/cifar_recipe/<name>, tested on the JPEG q75 test split by the trainer. A finished run's card is reused:
+delete its folder to train it again; an interrupted one resumes. Without names, every recipe runs.
+
+`jpeg50-10` asks how much the JPEG copy costs: it trains and tests on the same images re-encoded at quality 50
+(4:2:0 chroma, like the copy). The drop from q75 to q50 is a yardstick for what q75 took from the originals.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.common import write_results
+from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10
+from toolkit.data.paths import data_dir
+from toolkit.train import train
+
+RUNS = Path("runs/cifar_recipe")
+BASE = ["task=objects", "dataset=cifar10", "validation_size=0", "learning_rate=1.0", "weight_decay=0.0133"]
+RECIPES = {  # name: (what it tests, settings on top of BASE)
+    "airbench-10": ("airbench, BatchNorm momentum 0.9, plain biases", ["epochs=10"]),
+    "boost64-10": ("+ BatchNorm biases 64x faster, momentum 0.4", ["epochs=10", "bias_boost=64", "bn_momentum=0.4"]),
+    "wide-8": ("airbench95's widths 128/384/384: 2.5x the work per epoch", ["epochs=8", "widths=[128,384,384]"]),
+    "float32-stem-10": ("airbench-10, input and whitening in float32", ["epochs=10", "float32_stem=true"]),
+    "jpeg50-10": ("airbench-10 on the images re-encoded at JPEG quality 50", ["epochs=10", f"data_dir={RUNS}/q50"]),
+}
+
+
+def reencode(quality: int, root: Path) -> None:
+    """Write CIFAR-10 (this machine's copy) re-encoded at JPEG `quality` into root/cifar-10-jpeg/<split>/<class>/."""
+    if (root / "cifar-10-jpeg").exists():
+        return
+    for split in ("train", "test"):
+        images, labels = load_cifar10("objects", split, data_dir(), "files")
+        for index, (image, label) in enumerate(zip(images, labels)):
+            folder = root / "cifar-10-jpeg" / split / CIFAR10_CLASSES[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.asarray(image)).save(folder / f"{index:05d}.jpg", quality=quality)
+
+
+def run(name: str) -> dict:
+    """Train recipe `name` (or reuse its finished run) and return its row."""
+    meaning, settings = RECIPES[name]
+    card_path = RUNS / name / "metrics.json"
+    if not card_path.exists():
+        if name == "jpeg50-10":
+            reencode(50, RUNS / "q50")
+        train([*BASE, *settings, f"run_dir={RUNS / name}", "resume=true", "verbose=2"])
+    card = json.loads(card_path.read_text())
+    return {
+        "recipe": name,
+        "what": meaning,
+        "settings": " ".join(settings),
+        "parameters": card["parameters"],
+        "training minutes": round(card["training_seconds"] / 60, 1),
+        "test accuracy (%)": round(100 * card["metrics"]["test_accuracy"], 2),
+    }
+
+
+def main(names: list[str]) -> None:
+    unknown = set(names) - set(RECIPES)
+    if unknown:
+        sys.exit(f"Unknown recipe(s) {', '.join(sorted(unknown))}. Recipes: {', '.join(RECIPES)}.")
+    for name in names or RECIPES:
+        run(name)
+    rows = [run(name) for name in RECIPES if (RUNS / name / "metrics.json").exists()]
+    notes = f"python -m bench.cifar_recipe; common settings: {' '.join(BASE)}; JPEG q75 copy of CIFAR-10"
+    print(write_results("cifar_recipe", rows, notes))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
