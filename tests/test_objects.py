@@ -137,6 +137,10 @@ def test_cutout_blanks_one_square_per_training_image_only(tmp_path):
     assert_round_trip(model, pixels, tmp_path)
     with pytest.raises(ConfigError, match="cutout=32"):
         build(dataset="cifar10", cutout=32)
+    with pytest.raises(ConfigError, match="bias_boost=0"):
+        build(dataset="cifar10", bias_boost=0)
+    with pytest.raises(ConfigError, match="bn_momentum=1"):
+        build(dataset="cifar10", bn_momentum=1.0)
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_channels():

@@ -185,6 +185,8 @@ def build_airbench(config: DictConfig) -> keras.Model:
     The whitening filters are set from the training images by `Objects.fit` (`PatchWhitening.adapt`).
     """
     inputs, x = _inputs(config)
+    if config.bias_boost <= 0 or not 0 <= config.bn_momentum < 1:
+        raise ConfigError(f"bias_boost={config.bias_boost} must be > 0, bn_momentum={config.bn_momentum} in [0, 1).")
     dtype = "float32" if config.float32_stem else None
     x = TestTimeFlips(translate=True, name="test_time_flips", dtype=dtype)(x)
     x = layers.ReLU()(PatchWhitening(name="whitening", dtype=dtype)(x))
