@@ -117,7 +117,7 @@ def without_training_state(model: keras.Model) -> keras.Model:
         return copy
 
 
-def start_from(model: keras.Model, path: str) -> dict[str, str]:
+def start_from(model: keras.Model, path: str) -> dict[str, str | float]:
     """Copy the weights of the model in `path` into `model` (fine-tuning a shipped model, a warm restart).
 
     Returns the file's name and SHA-256 for the card: `trained/` files change, the card must say which one it was;

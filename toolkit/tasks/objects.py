@@ -68,8 +68,8 @@ class ObjectsConfig(RunConfig):
     widths: list[int] = field(default_factory=lambda: [64, 256, 256])  # airbench: filters of its three blocks
     depth: int = 20  # resnet: 6n + 2 layers (20, 32, 56, ...)
     norm: str = "batch"  # resnet: batch (BatchNorm) | none (SkipInit: no normalisation, fast in bfloat16 on CPUs)
-    bias_boost: float = 1.0  # airbench: its BatchNorm biases learn this many times faster (airbench: 64)
-    float32_stem: bool = False  # normalise, augment, whiten in float32: bfloat16 rounds the detail whitening boosts
+    bias_boost: float = 1.0  # airbench: BatchNorm biases learn this many times faster (airbench 64; no gain here)
+    float32_stem: bool = False  # normalise, augment, whiten in float32 rather than bfloat16 (measured: no gain)
     bn_momentum: float = 0.9  # airbench: share of BatchNorm's running statistics kept per step (airbench: 0.4)
     width: int = 32  # vgg_small: filters of the first block, doubled per block
     epochs: int = 16
