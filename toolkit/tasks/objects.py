@@ -110,10 +110,15 @@ def artifact_name(dataset: str) -> str:
     return f"objects_{dataset}"
 
 
+def _stem_dtype(config: DictConfig) -> str | None:
+    """The dtype of the layers before the first trained convolution: float32 on request, else the run's policy."""
+    return "float32" if config.float32_stem else None
+
+
 def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Raw pixels in; normalised, augmented (training only) images out."""
     data = dataset_of(config)
-    dtype = "float32" if config.float32_stem else None
+    dtype = _stem_dtype(config)
     inputs = keras.Input(data.shape, name="pixels")
     variance = np.square(data.std).tolist()
     x = layers.Normalization(mean=data.mean, variance=variance, name="normalise", dtype=dtype)(inputs)
@@ -187,9 +192,8 @@ def build_airbench(config: DictConfig) -> keras.Model:
     inputs, x = _inputs(config)
     if config.bias_boost <= 0 or not 0 <= config.bn_momentum < 1:
         raise ConfigError(f"bias_boost={config.bias_boost} must be > 0, bn_momentum={config.bn_momentum} in [0, 1).")
-    dtype = "float32" if config.float32_stem else None
-    x = TestTimeFlips(translate=True, name="test_time_flips", dtype=dtype)(x)
-    x = layers.ReLU()(PatchWhitening(name="whitening", dtype=dtype)(x))
+    x = TestTimeFlips(translate=True, name="test_time_flips", dtype=_stem_dtype(config))(x)
+    x = layers.ReLU()(PatchWhitening(name="whitening", dtype=_stem_dtype(config))(x))
 
     def norm_relu(x):
         if config.bias_boost == 1:
