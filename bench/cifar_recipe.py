@@ -25,13 +25,14 @@ from toolkit.data.paths import data_dir
 from toolkit.train import train
 
 RUNS = Path("runs/cifar_recipe")
+Q50 = RUNS / "q50"  # the data set re-encoded at JPEG quality 50, for jpeg50-10
 BASE = ["task=objects", "dataset=cifar10", "validation_size=0", "learning_rate=1.0", "weight_decay=0.0133"]
 RECIPES = {  # name: (what it tests, settings on top of BASE)
     "airbench-10": ("airbench, BatchNorm momentum 0.9, plain biases", ["epochs=10"]),
     "boost64-10": ("+ BatchNorm biases 64x faster, momentum 0.4", ["epochs=10", "bias_boost=64", "bn_momentum=0.4"]),
     "wide-8": ("airbench95's widths 128/384/384: 2.5x the work per epoch", ["epochs=8", "widths=[128,384,384]"]),
     "float32-stem-10": ("airbench-10, input and whitening in float32", ["epochs=10", "float32_stem=true"]),
-    "jpeg50-10": ("airbench-10 on the images re-encoded at JPEG quality 50", ["epochs=10", f"data_dir={RUNS}/q50"]),
+    "jpeg50-10": ("airbench-10 on the images re-encoded at JPEG quality 50", ["epochs=10", f"data_dir={Q50}"]),
 }
 
 
@@ -58,7 +59,7 @@ def run(name: str) -> dict:
     card_path = RUNS / name / "metrics.json"
     if not card_path.exists():
         if name == "jpeg50-10":
-            reencode(50, RUNS / "q50")
+            reencode(50, Q50)
         train([*BASE, *settings, f"run_dir={RUNS / name}", "resume=true", "verbose=2"])
     card = json.loads(card_path.read_text())
     return {
@@ -82,7 +83,7 @@ def main(names: list[str]) -> None:
         f"python -m bench.cifar_recipe; common settings: {' '.join(BASE)}; JPEG q75 copy of CIFAR-10; "
         "minutes on 2 shared cores, other jobs beside some runs"
     )
-    change = RUNS / "q50" / "change.json"
+    change = Q50 / "change.json"
     if change.exists():
         notes += f"; re-encoding at q50 moves pixels by {json.loads(change.read_text())['mean_abs_change']:.2f}/255"
     print(write_results("cifar_recipe", rows, notes))
