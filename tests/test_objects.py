@@ -143,6 +143,22 @@ def test_cutout_blanks_one_square_per_training_image_only(tmp_path):
         build(dataset="cifar10", bn_momentum=1.0)
 
 
+def test_airbench94_settings_reach_the_network_and_the_optimizer():
+    settings = dict(dataset="cifar10", widths=[8, 16, 16], activation="gelu", shift_fill="reflect", momentum=0.85)
+    config = OmegaConf.structured(ObjectsConfig(**settings))
+    model = TASK.build(config)
+    activations = {layer.activation.__name__ for layer in model.layers if isinstance(layer, keras.layers.Activation)}
+    assert activations == {"gelu", "softmax"}
+    assert model.get_layer("shift").fill_mode == "reflect"
+    TASK.compile(model, config, steps_per_epoch=10)
+    assert model.optimizer.momentum == 0.85 and model.optimizer.nesterov
+    for wrong, message in [("activation", "activation=tanh"), ("shift_fill", "shift_fill=tanh")]:
+        with pytest.raises(ConfigError, match=message):
+            build(**{**settings, wrong: "tanh"})
+    with pytest.raises(ConfigError, match="momentum=1"):
+        TASK.compile(model, OmegaConf.merge(config, {"momentum": 1.0}), steps_per_epoch=10)
+
+
 def test_zero_pad_shortcut_subsamples_and_pads_channels():
     x = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
     y = keras.ops.convert_to_numpy(ZeroPadShortcut(filters=7, strides=2)(x))

@@ -80,10 +80,11 @@ def compile_classifier(
     weight_decay: float = 0.0,
     label_smoothing: float = 0.0,
     warmup: float = 0.0,
+    momentum: float = 0.9,
 ) -> None:
     """Cross-entropy on integer labels; learning rate cosine-decayed to 0 over the whole run.
 
-    `optimizer="sgd"` is SGD with momentum 0.9 (the CIFAR ResNet recipe); `weight_decay` is decoupled
+    `optimizer="sgd"` is SGD with Nesterov `momentum` (0.9: the CIFAR ResNet recipe); `weight_decay` is decoupled
     (AdamW-style) and spares BatchNorm parameters and biases. `warmup` > 0 first raises the rate linearly from a
     tenth of `config.learning_rate` over that fraction of the run (one-cycle style, for large batches).
     """
@@ -99,7 +100,7 @@ def compile_classifier(
     else:
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
     if optimizer == "sgd":
-        opt = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay or None)
+        opt = keras.optimizers.SGD(schedule, momentum=momentum, nesterov=True, weight_decay=weight_decay or None)
     else:
         opt = keras.optimizers.Adam(schedule, weight_decay=weight_decay or None)
     if weight_decay:

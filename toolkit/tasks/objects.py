@@ -5,9 +5,9 @@
   BatchNorm - ReLU (`widths` filters), global max pooling and a linear layer. The convolutions start near the
   identity, and test-time augmentation (mirrors and one-pixel moves) is part of the model. Every normalisation
   runs after a pooling, at a quarter of the resolution or less, and the activation is ReLU: on CPUs BatchNorm
-  and GELU are slow in bfloat16 (bench/results/fast_path.md). Trained with label smoothing, a short warm-up +
-  cosine schedule and lookahead (the weights pulled towards a slow average of themselves in the last 70 % of
-  the run).
+  and GELU are slow in bfloat16 (bench/results/fast_path.md); `activation=gelu` gives airbench's own. Trained
+  with label smoothing, a short warm-up + cosine schedule and lookahead (the weights pulled towards a slow
+  average of themselves in the last 70 % of the run).
 - `vgg_small`: VGG blocks (two 3x3 convolutions with BatchNorm, then max-pooling and dropout),
   global average pooling and one dense layer.
 - `resnet`: He et al. 2016, section 4.2: a 3x3 stem, three stages of basic blocks (16, 32, 64 filters),
@@ -71,16 +71,19 @@ class ObjectsConfig(RunConfig):
     bias_boost: float = 1.0  # airbench: BatchNorm biases learn this many times faster (airbench 64; no gain here)
     float32_stem: bool = False  # normalise, augment, whiten in float32 rather than bfloat16 (measured: no gain)
     bn_momentum: float = 0.9  # airbench: share of BatchNorm's running statistics kept per step (airbench: 0.4)
+    activation: str = "relu"  # airbench: relu | gelu (airbench's own; 18 % slower in bfloat16 on these CPUs)
     width: int = 32  # vgg_small: filters of the first block, doubled per block
     epochs: int = 16
     batch_size: int = 500
-    learning_rate: float = 0.4  # peak rate of SGD with Nesterov momentum 0.9: warm-up, then cosine decay to 0
+    learning_rate: float = 0.4  # peak rate of SGD with Nesterov momentum: warm-up, then cosine decay to 0
+    momentum: float = 0.9  # SGD's Nesterov momentum (airbench: 0.85)
     warmup: float = 0.2  # fraction of the run over which the rate rises linearly from a tenth of its peak
     weight_decay: float = 5e-3  # decoupled (times the rate): about L2 5e-4 through momentum 0.9
     label_smoothing: float = 0.2  # share of each target spread over all classes (0 = plain cross-entropy)
     dropout: float = 0.2  # vgg_small: dropout after each block and before the classifier
     lookahead: bool = True  # airbench: pull the weights towards a slow copy of them in the run's last 70 %
     shift: int = 2  # augmentation: random shifts of up to this many pixels (pad-and-crop); 0 = off
+    shift_fill: str = "constant"  # what a shift uncovers: constant (the mean colour) | reflect (mirror, as airbench)
     cutout: int = 0  # augmentation: blank one random square of this side (pixels) in every training image; 0 = off
     validation_size: int = 5000  # held out from the end of the training split, picks the best epoch; 0 = none
 
@@ -122,9 +125,13 @@ def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(data.shape, name="pixels")
     variance = np.square(data.std).tolist()
     x = layers.Normalization(mean=data.mean, variance=variance, name="normalise", dtype=dtype)(inputs)
+    if config.shift_fill not in ("constant", "reflect"):
+        raise ConfigError(f"shift_fill={config.shift_fill}: choose constant or reflect.")
     if config.shift:
         factor = config.shift / data.shape[0]
-        x = layers.RandomTranslation(factor, factor, fill_mode="constant", interpolation="nearest", dtype=dtype)(x)
+        x = layers.RandomTranslation(
+            factor, factor, fill_mode=config.shift_fill, interpolation="nearest", name="shift", dtype=dtype
+        )(x)
     x = layers.RandomFlip("horizontal", dtype=dtype)(x)  # garments and CIFAR-10 objects keep their class
     if config.cutout:
         if not 0 < config.cutout < data.shape[0]:
@@ -192,20 +199,24 @@ def build_airbench(config: DictConfig) -> keras.Model:
     inputs, x = _inputs(config)
     if config.bias_boost <= 0 or not 0 <= config.bn_momentum < 1:
         raise ConfigError(f"bias_boost={config.bias_boost} must be > 0, bn_momentum={config.bn_momentum} in [0, 1).")
+    if config.activation not in ("relu", "gelu"):
+        raise ConfigError(f"activation={config.activation}: choose relu or gelu.")
     x = TestTimeFlips(translate=True, name="test_time_flips", dtype=_stem_dtype(config))(x)
-    x = layers.ReLU()(PatchWhitening(name="whitening", dtype=_stem_dtype(config))(x))
+    x = layers.Activation(config.activation)(PatchWhitening(name="whitening", dtype=_stem_dtype(config))(x))
 
-    def norm_relu(x):
+    def norm_activation(x):
         if config.bias_boost == 1:
-            return layers.ReLU()(layers.BatchNormalization(momentum=config.bn_momentum, scale=False)(x))
-        x = layers.BatchNormalization(momentum=config.bn_momentum, center=False, scale=False)(x)
-        return layers.ReLU()(BoostedBias(config.bias_boost)(x))
+            x = layers.BatchNormalization(momentum=config.bn_momentum, scale=False)(x)
+        else:
+            x = layers.BatchNormalization(momentum=config.bn_momentum, center=False, scale=False)(x)
+            x = BoostedBias(config.bias_boost)(x)
+        return layers.Activation(config.activation)(x)
 
     for width in config.widths:
         x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=PartialIdentity())(x)
-        x = norm_relu(layers.MaxPooling2D(2)(x))
+        x = norm_activation(layers.MaxPooling2D(2)(x))
         x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=PartialIdentity())(x)
-        x = norm_relu(x)
+        x = norm_activation(x)
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     logits = layers.Dense(10, use_bias=False, name="logits")(x)
     logits = layers.Rescaling(1 / 9)(logits)  # airbench's fixed logit scale: a slower-moving head
@@ -309,11 +320,14 @@ class Objects(Task):
         return Data(train, held_out, info)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
+        if not 0 <= config.momentum < 1:
+            raise ConfigError(f"momentum={config.momentum}: SGD's momentum lies in [0, 1).")
         compile_classifier(
             model,
             config,
             steps_per_epoch,
             optimizer="sgd",
+            momentum=config.momentum,
             weight_decay=config.weight_decay,
             label_smoothing=config.label_smoothing,
             warmup=config.warmup,
