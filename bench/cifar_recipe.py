@@ -8,10 +8,13 @@ delete its folder to train it again; an interrupted one resumes. Without names, 
 
 `jpeg50-10` asks how much the JPEG copy costs: it trains and tests on the same images re-encoded at quality 50
 (4:2:0 chroma, like the copy). The drop from q75 to q50 is a yardstick for what q75 took from the originals.
+`airbench94-10` takes every hyperparameter airbench94 states (its learning rate and weight decay converted to
+this batch, momentum and Keras' decoupled decay), with GELU and mirrored borders for the shifts.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -33,6 +36,20 @@ RECIPES = {  # name: (what it tests, settings on top of BASE)
     "wide-8": ("airbench95's widths 128/384/384: 2.5x the work per epoch", ["epochs=8", "widths=[128,384,384]"]),
     "float32-stem-10": ("airbench-10, input and whitening in float32", ["epochs=10", "float32_stem=true"]),
     "jpeg50-10": ("airbench-10 on the images re-encoded at JPEG quality 50", ["epochs=10", f"data_dir={Q50}"]),
+    "airbench94-10": (
+        "airbench94's hyperparameters: batch 1024, momentum 0.85, its BatchNorm, mirrored shifts, GELU",
+        [
+            "epochs=10",
+            "batch_size=1024",
+            "learning_rate=1.5",
+            "weight_decay=0.0089",
+            "momentum=0.85",
+            "bias_boost=64",
+            "bn_momentum=0.4",
+            "shift_fill=reflect",
+            "activation=gelu",
+        ],
+    ),
 }
 
 
@@ -62,12 +79,14 @@ def run(name: str) -> dict:
             reencode(50, Q50)
         train([*BASE, *settings, f"run_dir={RUNS / name}", "resume=true", "verbose=2"])
     card = json.loads(card_path.read_text())
+    last_epoch = list(csv.DictReader((RUNS / name / "log.csv").open()))[-1]  # the trainer's CSVLogger
     return {
         "recipe": name,
         "what": meaning,
         "settings": " ".join(settings),
         "parameters": card["parameters"],
         "training minutes": round(card["training_seconds"] / 60, 1),
+        "training accuracy, last epoch (%)": round(100 * float(last_epoch["accuracy"]), 2),
         "test accuracy (%)": round(100 * card["metrics"]["test_accuracy"], 2),
     }
 

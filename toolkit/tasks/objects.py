@@ -5,7 +5,7 @@
   BatchNorm - ReLU (`widths` filters), global max pooling and a linear layer. The convolutions start near the
   identity, and test-time augmentation (mirrors and one-pixel moves) is part of the model. Every normalisation
   runs after a pooling, at a quarter of the resolution or less, and the activation is ReLU: on CPUs BatchNorm
-  and GELU are slow in bfloat16 (bench/results/fast_path.md); `activation=gelu` gives airbench's own. Trained
+  is slow in bfloat16 (bench/results/fast_path.md), and so is GELU (`activation=gelu`, airbench's own). Trained
   with label smoothing, a short warm-up + cosine schedule and lookahead (the weights pulled towards a slow
   average of themselves in the last 70 % of the run).
 - `vgg_small`: VGG blocks (two 3x3 convolutions with BatchNorm, then max-pooling and dropout),
@@ -71,7 +71,7 @@ class ObjectsConfig(RunConfig):
     bias_boost: float = 1.0  # airbench: BatchNorm biases learn this many times faster (airbench 64; no gain here)
     float32_stem: bool = False  # normalise, augment, whiten in float32 rather than bfloat16 (measured: no gain)
     bn_momentum: float = 0.9  # airbench: share of BatchNorm's running statistics kept per step (airbench: 0.4)
-    activation: str = "relu"  # airbench: relu | gelu (airbench's own; 18 % slower in bfloat16 on these CPUs)
+    activation: str = "relu"  # airbench: relu | gelu (airbench's own; slower in bfloat16 on CPUs)
     width: int = 32  # vgg_small: filters of the first block, doubled per block
     epochs: int = 16
     batch_size: int = 500
