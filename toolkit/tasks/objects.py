@@ -319,9 +319,12 @@ class Objects(Task):
             info["version"] = cifar10_version(config.data_dir)
         return Data(train, held_out, info)
 
-    def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
-        if not 0 <= config.momentum < 1:
+    def build(self, config: DictConfig) -> keras.Model:
+        if not 0 <= config.momentum < 1:  # checked here, before the trainer makes the run folder
             raise ConfigError(f"momentum={config.momentum}: SGD's momentum lies in [0, 1).")
+        return super().build(config)
+
+    def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
         compile_classifier(
             model,
             config,
