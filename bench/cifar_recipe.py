@@ -8,8 +8,9 @@ delete its folder to train it again; an interrupted one resumes. Without names, 
 
 `jpeg50-10` asks how much the JPEG copy costs: it trains and tests on the same images re-encoded at quality 50
 (4:2:0 chroma, like the copy). The drop from q75 to q50 is a yardstick for what q75 took from the originals.
-`airbench94-10` takes every hyperparameter airbench94 states (its learning rate and weight decay converted to
-this batch, momentum and Keras' decoupled decay), with GELU and mirrored borders for the shifts.
+`airbench94-10` takes airbench94's hyperparameters (its learning rate and weight decay converted to this batch,
+momentum and Keras' decoupled decay), with GELU and mirrored borders for the shifts; only its freezing of the
+whitening bias after 3 epochs is left out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ RECIPES = {  # name: (what it tests, settings on top of BASE)
     "float32-stem-10": ("airbench-10, input and whitening in float32", ["epochs=10", "float32_stem=true"]),
     "jpeg50-10": ("airbench-10 on the images re-encoded at JPEG quality 50", ["epochs=10", f"data_dir={Q50}"]),
     "airbench94-10": (
-        "airbench94's hyperparameters: batch 1024, momentum 0.85, its BatchNorm, mirrored shifts, GELU",
+        "airbench94's hyperparameters: batch 1024, momentum 0.85, BatchNorm biases x64, mirrored shifts, GELU",
         [
             "epochs=10",
             "batch_size=1024",
