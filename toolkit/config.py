@@ -41,6 +41,12 @@ class RunConfig:
     distribute: str = "none"  # "data_parallel": split each batch over all local devices (toolkit.distribute)
 
 
+def require_choice(key: str, value: str, choices: Sequence[str]) -> None:
+    """Refuse a setting whose value is not one of `choices`, naming them."""
+    if value not in choices:
+        raise ConfigError(f"{key}={value}: choose {' or '.join(choices)}.")
+
+
 def parse_overrides(words: Sequence[str], schema: type[RunConfig]) -> DictConfig:
     """Merge `key=value` words into the typed defaults of `schema`."""
     bad = [w for w in words if "=" not in w or w.startswith("=")]

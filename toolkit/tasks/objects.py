@@ -31,7 +31,7 @@ from keras import layers
 from omegaconf import DictConfig
 
 from toolkit.classification import Lookahead, classification_report, compile_classifier, save_confusion_matrix
-from toolkit.config import RunConfig
+from toolkit.config import RunConfig, require_choice
 from toolkit.data.cifar import CIFAR10_CLASSES, cifar10_version, load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import source_info
@@ -125,8 +125,7 @@ def _inputs(config: DictConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(data.shape, name="pixels")
     variance = np.square(data.std).tolist()
     x = layers.Normalization(mean=data.mean, variance=variance, name="normalise", dtype=dtype)(inputs)
-    if config.shift_fill not in ("constant", "reflect"):
-        raise ConfigError(f"shift_fill={config.shift_fill}: choose constant or reflect.")
+    require_choice("shift_fill", config.shift_fill, ("constant", "reflect"))
     if config.shift:
         factor = config.shift / data.shape[0]
         x = layers.RandomTranslation(
@@ -199,8 +198,7 @@ def build_airbench(config: DictConfig) -> keras.Model:
     inputs, x = _inputs(config)
     if config.bias_boost <= 0 or not 0 <= config.bn_momentum < 1:
         raise ConfigError(f"bias_boost={config.bias_boost} must be > 0, bn_momentum={config.bn_momentum} in [0, 1).")
-    if config.activation not in ("relu", "gelu"):
-        raise ConfigError(f"activation={config.activation}: choose relu or gelu.")
+    require_choice("activation", config.activation, ("relu", "gelu"))
     x = TestTimeFlips(translate=True, name="test_time_flips", dtype=_stem_dtype(config))(x)
     x = layers.Activation(config.activation)(PatchWhitening(name="whitening", dtype=_stem_dtype(config))(x))
 
@@ -245,8 +243,7 @@ def build_resnet(config: DictConfig) -> keras.Model:
     """
     if config.depth < 8 or (config.depth - 2) % 6:
         raise ConfigError(f"resnet depth must be 6n + 2 (20, 32, 44, 56, 110), got depth={config.depth}.")
-    if config.norm not in ("batch", "none"):
-        raise ConfigError(f"norm={config.norm}: choose batch or none.")
+    require_choice("norm", config.norm, ("batch", "none"))
     blocks = (config.depth - 2) // 6
     inputs, x = _inputs(config)
     x = _conv_bn_relu(x, 16, norm=config.norm)
