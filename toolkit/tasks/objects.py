@@ -199,8 +199,9 @@ def build_airbench(config: DictConfig) -> keras.Model:
     if config.bias_boost <= 0 or not 0 <= config.bn_momentum < 1:
         raise ConfigError(f"bias_boost={config.bias_boost} must be > 0, bn_momentum={config.bn_momentum} in [0, 1).")
     require_choice("activation", config.activation, ("relu", "gelu"))
-    x = TestTimeFlips(translate=True, name="test_time_flips", dtype=_stem_dtype(config))(x)
-    x = layers.Activation(config.activation)(PatchWhitening(name="whitening", dtype=_stem_dtype(config))(x))
+    stem_dtype = _stem_dtype(config)
+    x = TestTimeFlips(translate=True, name="test_time_flips", dtype=stem_dtype)(x)
+    x = layers.Activation(config.activation)(PatchWhitening(name="whitening", dtype=stem_dtype)(x))
 
     def norm_activation(x):
         if config.bias_boost == 1:
