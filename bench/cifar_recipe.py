@@ -71,16 +71,20 @@ def reencode(quality: int, root: Path) -> None:
     (root / "change.json").write_text(json.dumps({"quality": quality, "mean_abs_change": float(np.mean(changes))}))
 
 
-def run(name: str) -> dict:
-    """Train recipe `name` (or reuse its finished run) and return its row."""
-    meaning, settings = RECIPES[name]
-    card_path = RUNS / name / "metrics.json"
-    if not card_path.exists():
+def train_recipe(name: str) -> None:
+    """Train recipe `name` unless its run has finished (an interrupted one resumes)."""
+    if not (RUNS / name / "metrics.json").exists():
         if name == "jpeg50-10":
             reencode(50, Q50)
-        train([*BASE, *settings, f"run_dir={RUNS / name}", "resume=true", "verbose=2"])
-    card = json.loads(card_path.read_text())
-    last_epoch = list(csv.DictReader((RUNS / name / "log.csv").open()))[-1]  # the trainer's CSVLogger
+        train([*BASE, *RECIPES[name][1], f"run_dir={RUNS / name}", "resume=true", "verbose=2"])
+
+
+def row(name: str) -> dict:
+    """The results row of finished recipe `name`, from its card and its training log."""
+    meaning, settings = RECIPES[name]
+    card = json.loads((RUNS / name / "metrics.json").read_text())
+    log = (RUNS / name / "log.csv").read_text().splitlines()  # the trainer's CSVLogger
+    last_epoch = list(csv.DictReader(log))[-1]
     return {
         "recipe": name,
         "what": meaning,
@@ -97,8 +101,8 @@ def main(names: list[str]) -> None:
     if unknown:
         sys.exit(f"Unknown recipe(s) {', '.join(sorted(unknown))}. Recipes: {', '.join(RECIPES)}.")
     for name in names or RECIPES:
-        run(name)
-    rows = [run(name) for name in RECIPES if (RUNS / name / "metrics.json").exists()]
+        train_recipe(name)
+    rows = [row(name) for name in RECIPES if (RUNS / name / "metrics.json").exists()]
     notes = (
         f"python -m bench.cifar_recipe; common settings: {' '.join(BASE)}; JPEG q75 copy of CIFAR-10; "
         "minutes on 2 shared cores, other jobs beside some runs"
