@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 
-from toolkit import io
+from toolkit import saving
 from toolkit.card import hardware
 
 RESULTS = Path(__file__).parent / "results"
@@ -49,7 +49,7 @@ def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> Pat
         "date": time.strftime("%Y-%m-%d"),
         "notes": notes,
     }
-    io.write_json(result, RESULTS / f"{name}.json")
+    saving.write_json(result, RESULTS / f"{name}.json")
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in columns) + " |" for row in rows]

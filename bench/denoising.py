@@ -15,8 +15,9 @@ from omegaconf import OmegaConf
 from bench.common import best_time, write_results
 from toolkit import pretrained
 from toolkit.denoising.baselines import bm3d_denoise, nlm_denoise
+from toolkit.denoising.data import PatchSampler, load_image_set
 from toolkit.denoising.inference import add_noise, denoise, noise_rng
-from toolkit.tasks.denoising import Denoising, DenoisingConfig, PatchSampler, load_image_set
+from toolkit.tasks.denoising import Denoising, DenoisingConfig
 
 SIGMA = 25.0
 PAPER = {"depth": 17, "filters": 64}
@@ -80,8 +81,7 @@ def training_rows(batch_size: int = 32, steps: int = 3) -> list[dict]:
 
 
 if __name__ == "__main__":
-    config = OmegaConf.structured(DenoisingConfig())
-    name, clean = load_image_set("bsd68", config, limit=1)[0]
+    name, clean = load_image_set("bsd68", limit=1)[0]
     noisy = add_noise(clean, SIGMA, noise_rng(0, SIGMA, name))
     rows = inference_rows(noisy) + training_rows()
     notes = (

@@ -19,7 +19,7 @@ import numpy as np
 from bench.common import write_results
 from toolkit import tasks
 from toolkit.config import parse_overrides
-from toolkit.task import resolve_precision
+from toolkit.precision import resolve_precision
 
 WARMUP, TIMED = 3, 8
 FILL = 64  # size given to the unknown (None) dimensions of fully convolutional / recurrent inputs

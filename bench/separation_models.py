@@ -21,7 +21,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bench.common import write_results
-from toolkit import io
+from toolkit import saving
 from toolkit.separation import separate
 from toolkit.separation.evaluation import bss_eval_voice, mixture_baseline
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
     rows = []
     for word in argv:
         name, path = word.split("=", 1)
-        model = io.load_model(path)
+        model = saving.load_model(path)
         card_file = Path(path).with_suffix(".json")
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
         metrics = TASK.evaluate(model, config).metrics

@@ -20,7 +20,7 @@ from PIL import Image
 from bench.common import write_results
 from toolkit.classification import compile_classifier
 from toolkit.data.image_folder import list_image_folder
-from toolkit.task import dtype_policy
+from toolkit.precision import dtype_policy
 from toolkit.tasks.transfer import (
     TransferConfig,
     build_transfer,

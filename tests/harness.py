@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from toolkit import io
+from toolkit import saving
 from toolkit.train import TrainResult, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,8 +55,8 @@ def write_idx_dataset(root: Path, folder: str, train: int = 96, test: int = 32, 
 
 
 def assert_round_trip(model: keras.Model, inputs, tmp_path: Path, atol: float = 1e-5) -> keras.Model:
-    """Save with toolkit.io, reload with plain keras (safe mode on) and compare predictions."""
-    path = io.save_model(model, tmp_path / f"{model.name}.keras")
+    """Save with toolkit.saving, reload with plain keras (safe mode on) and compare predictions."""
+    path = saving.save_model(model, tmp_path / f"{model.name}.keras")
     loaded = keras.saving.load_model(path)
     expected, actual = model.predict(inputs, verbose=0), loaded.predict(inputs, verbose=0)
     for want, got in zip(keras.tree.flatten(expected), keras.tree.flatten(actual)):

@@ -6,19 +6,19 @@ import keras
 import numpy as np
 
 from tests.harness import run_script
-from toolkit import io, pretrained
+from toolkit import pretrained, saving
 
 JAX_SCRIPT = """
 import json, sys
 import numpy as np
 import keras
 from tests.test_backends import networks
-from toolkit import io
+from toolkit import saving
 
 folder = sys.argv[1]
 differences = {}
 for name in json.loads(sys.argv[2]):
-    for part, network in networks(io.load_model(f"{folder}/{name}.keras")).items():
+    for part, network in networks(saving.load_model(f"{folder}/{name}.keras")).items():
         inputs = np.load(f"{folder}/{name}{part}.inputs.npz")
         expected = np.load(f"{folder}/{name}{part}.outputs.npz")
         arrays = [inputs[k] for k in sorted(inputs.files)]
@@ -56,7 +56,7 @@ def test_shipped_models_saved_on_tensorflow_predict_the_same_on_jax(tmp_path):
     tolerances = {}
     for name in names:
         model = pretrained.load(name)
-        io.save_model(model, tmp_path / f"{name}.keras")
+        saving.save_model(model, tmp_path / f"{name}.keras")
         for part, network in networks(model).items():
             inputs = sample_inputs(network, rng)
             outputs = keras.tree.flatten(network.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0))

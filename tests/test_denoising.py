@@ -12,11 +12,12 @@ from PIL import Image
 from tests.harness import app_page, assert_round_trip, train_once
 from toolkit.config import parse_overrides
 from toolkit.denoising.baselines import FigureCache, nlm_denoise
+from toolkit.denoising.data import PatchSampler, load_image_set, read_gray
 from toolkit.denoising.inference import add_noise, denoise, denoise_channels, estimate_noise_sigma, noise_rng
 from toolkit.denoising.quality import psnr, ssim, to_uint8
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
-from toolkit.tasks.denoising import Denoising, DenoisingConfig, PatchSampler, load_image_set, read_gray
+from toolkit.tasks.denoising import Denoising, DenoisingConfig
 
 TINY = ["depth=4", "filters=8", "batch_size=8", "patch_size=16", "patches_per_epoch=16", "precision=float32"]
 
@@ -177,7 +178,7 @@ def test_bad_settings_and_inputs_give_clear_errors(tiny_images, tmp_path):
     with pytest.raises(ConfigError, match="Unknown baseline"):
         Denoising().evaluate(Denoising().build(config()), config(data_dir=str(tiny_images), baselines="wiener"))
     with pytest.raises(DataNotFoundError, match="denoising/bsd68"):
-        load_image_set("bsd68", config(data_dir=str(tmp_path)))
+        load_image_set("bsd68", str(tmp_path))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     with pytest.raises(InputError, match="Cannot read image"):

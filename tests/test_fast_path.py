@@ -8,11 +8,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.harness import assert_round_trip, run_script, train_once, write_idx_dataset
-from toolkit import io
 from toolkit import layers as fast_layers  # not `import TestTimeFlips`: pytest would try to collect it
+from toolkit import saving
 from toolkit.classification import Lookahead, SparseCrossentropy
 from toolkit.grad_cam import grad_cam
-from toolkit.task import fastest_precision, resolve_precision
+from toolkit.precision import fastest_precision, resolve_precision
 from toolkit.tasks.denoising import Denoising, DenoisingConfig
 from toolkit.tasks.objects import Objects, ObjectsConfig, adapt_whitening, load_split
 
@@ -185,7 +185,7 @@ def test_airbench_trains_through_the_cli_with_whitening_from_the_data(tiny_fashi
     assert card["config"]["precision"] == fastest_precision()  # the card names what "auto" chose
     assert card["config"]["validation_size"] == 0 and card["data"]["validation"] == 0
     assert card["training_parts"] == 1 and card["training_seconds"] > 0
-    shipped = io.load_model(tmp_path / "out" / "objects_fashion_mnist.keras")
+    shipped = saving.load_model(tmp_path / "out" / "objects_fashion_mnist.keras")
     np.testing.assert_array_equal(shipped.get_layer("whitening").kernel.numpy(), kernel)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import io
+from toolkit import saving
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 12
@@ -73,7 +73,7 @@ def test_killed_run_resumes_to_the_end(stop, tiny_mnist, tmp_path):
     epochs = logged_epochs(run)
     assert epochs[-1] == EPOCHS - 1 and set(epochs) == set(range(EPOCHS))
     assert len(epochs) < EPOCHS + 3  # it went on from the backup, not from the start
-    assert io.load_model(run / "model.keras").count_params() > 0
+    assert saving.load_model(run / "model.keras").count_params() > 0
     assert not (run / "backup").exists()
     card = json.loads((run / "metrics.json").read_text())
     assert card["training_parts"] == 2  # the card's time covers the killed part too

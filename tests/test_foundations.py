@@ -12,7 +12,7 @@ from hypothesis import strategies as strategies
 from omegaconf import OmegaConf
 from streamlit.testing.v1 import AppTest
 
-from toolkit import io, pretrained
+from toolkit import pretrained, saving
 from toolkit.errors import InputError
 from toolkit.foundations import activations, conv_arithmetic, feature_maps, optimizers
 from toolkit.foundations.initialisation import weight_std
@@ -398,7 +398,7 @@ def test_softmax_and_optimizers_page_warns_about_divergence():
 def shipped_digits(tmp_path, monkeypatch, tiny_mnist):
     """An untrained digits CNN shipped in a private trained/ folder, with tiny MNIST as the data."""
     model = _digits_model("cnn")
-    io.save_model(model, tmp_path / "digits.keras")
+    saving.save_model(model, tmp_path / "digits.keras")
     card = {"variant": "cnn", "details": {"classes": CLASSES}}
     (tmp_path / "digits.json").write_text(json.dumps(card))
     monkeypatch.setenv("TOOLKIT_TRAINED", str(tmp_path))

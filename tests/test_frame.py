@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.harness import train_once, write_idx, write_idx_dataset
-from toolkit import io, pretrained, tasks
+from toolkit import pretrained, saving, tasks
 from toolkit.cli import format_table, task_and_config, task_help
 from toolkit.config import RunConfig, parse_overrides
 from toolkit.data.idx import load_idx, load_idx_split
@@ -94,7 +94,7 @@ def test_idx_split_adds_channel_axis(tiny_mnist):
 
 def test_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "card.json"
-    io.write_json({"version": 1}, target)
+    saving.write_json({"version": 1}, target)
 
     def disk_full(self, text):
         open(self, "w").write(text[:5])  # a partial write, then the disk is full
@@ -102,7 +102,7 @@ def test_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_text", disk_full)
     with pytest.raises(ToolkitError, match="No space left on device. The previous file, if any, is unchanged"):
-        io.write_json({"version": 2}, target)
+        saving.write_json({"version": 2}, target)
     assert json.loads(target.read_text()) == {"version": 1}
     assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
 
@@ -111,17 +111,17 @@ def test_unwritable_folder_gives_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(ToolkitError, match="Cannot write"):
-        io.write_json({}, blocker / "card.json")
+        saving.write_json({}, blocker / "card.json")
 
 
 def test_corrupt_model_file_gives_clear_error(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    path = io.save_model(model, tmp_path / "m.keras")
+    path = saving.save_model(model, tmp_path / "m.keras")
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(InputError, match="truncated or corrupt"):
-        io.load_model(path)
+        saving.load_model(path)
     with pytest.raises(InputError, match="No model file"):
-        io.load_model(tmp_path / "missing.keras")
+        saving.load_model(tmp_path / "missing.keras")
 
 
 def test_pretrained_unknown_name(monkeypatch, tmp_path):
@@ -163,7 +163,7 @@ def test_best_checkpoint_of_a_resumed_run_keeps_the_better_file(tmp_path):
     checkpoint.on_epoch_end(2, {"val_loss": 0.4})
     assert best.read_bytes() == b"the checkpoint of epoch 1"
     checkpoint.on_epoch_end(3, {"val_loss": 0.2})
-    assert io.load_model(best).count_params() == 3
+    assert saving.load_model(best).count_params() == 3
 
 
 FRAMEWORK_LOG = ("I0000", "W0000", "E0000", "oneDNN", "absl", "tensorflow", "grappler", "cuda")

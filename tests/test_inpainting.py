@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from tests.harness import app_page, train_once, write_idx_dataset
-from toolkit import io, pretrained
+from toolkit import pretrained, saving
 from toolkit.data.cifar import CIFAR10_CLASSES
 from toolkit.data.paths import REPO_ROOT
 from toolkit.data.tfds_source import FLOWER_PHOTOS_CLASSES
@@ -115,7 +115,7 @@ def test_dcgan_shapes_and_round_trip(shape, tmp_path):
     gan = tiny_gan(shape)
     assert gan.generator.output_shape == (None, *shape) and gan.discriminator.output_shape == (None, 1)
     assert gan.generate(3).shape == (3, *shape)
-    loaded = keras.saving.load_model(io.save_model(gan, tmp_path / "gan.keras"))  # safe mode on
+    loaded = keras.saving.load_model(saving.save_model(gan, tmp_path / "gan.keras"))  # safe mode on
     assert isinstance(loaded, DCGAN) and loaded.image_shape == shape
     np.testing.assert_allclose(loaded.generate(2, seed=5), gan.generate(2, seed=5), atol=1e-6)
     images = np.random.default_rng(0).uniform(-1, 1, (4, *shape)).astype("float32")
@@ -326,7 +326,7 @@ def test_each_generator_norm_trains_and_round_trips_in_mixed_bfloat16(norm, tmp_
     assert np.isfinite(gan.train_on_batch(pixels, return_dict=True)["loss"])
     images = gan.generate(2, seed=5)
     assert images.dtype == np.float32 and images.shape == (2, *COLOUR)  # float32 output layers
-    loaded = keras.saving.load_model(io.save_model(gan, tmp_path / "gan.keras"))  # loaded in float32 code
+    loaded = keras.saving.load_model(saving.save_model(gan, tmp_path / "gan.keras"))  # loaded in float32 code
     assert loaded.norm == norm and loaded.generator.layers[1].dtype_policy.name == "mixed_bfloat16"
     np.testing.assert_allclose(loaded.generate(2, seed=5), images, atol=1e-6)
 
@@ -355,11 +355,11 @@ def test_colour_training_cli_writes_a_cifar10_model_and_card(shipped_colour):
     assert card["metrics"]["test_images"] == 4 and "biharmonic_hole_psnr" in card["metrics"]
     assert (shipped_colour.run_dir / "samples_001.png").exists()
     shipped = Path(card["config"]["out"]) / "inpainting_cifar10.keras"
-    gan = io.load_model(shipped)
+    gan = saving.load_model(shipped)
     assert gan.image_shape == COLOUR and gan.generate(1).shape == (1, *COLOUR)
     with zipfile.ZipFile(shipped) as archive, h5py.File(io_module.BytesIO(archive.read("model.weights.h5"))) as h5:
         assert "optimizer" not in h5  # weights only: Adam's slots would triple the file
-    run = io.load_model(shipped_colour.run_dir / "model.keras")
+    run = saving.load_model(shipped_colour.run_dir / "model.keras")
     z = np.random.default_rng(0).standard_normal((2, gan.latent_dim)).astype("float32")
     np.testing.assert_array_equal(gan.generator.predict(z, verbose=0), run.generator.predict(z, verbose=0))
 

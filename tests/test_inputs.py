@@ -204,7 +204,7 @@ def tiny_denoiser():
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(image=arrays)
 def test_denoise_takes_any_array(image, tiny_denoiser):
-    clean = outcome(denoise, tiny_denoiser, image, 16, 4)
+    clean = outcome(lambda pixels: denoise(tiny_denoiser, pixels, tile=16, margin=4), image)
     if clean is not None:
         assert clean.shape == image.shape and clean.ndim == 2 and clean.dtype == np.float32
 

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from tests.harness import app_page, assert_round_trip, train_once, write_idx_dataset
-from toolkit import io, pretrained
+from toolkit import pretrained, saving
 from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
@@ -186,7 +186,7 @@ def test_train_cli_writes_card_and_confusion_matrix(tiny_cifar_pickles, tmp_path
 def test_mixed_precision_computes_in_bfloat16_and_answers_in_float32(tiny_fashion, tmp_path):
     words = ["task=objects", "depth=8", "validation_size=10", "precision=mixed_bfloat16", f"data_dir={tiny_fashion}"]
     result = train_once(words, tmp_path)
-    shipped = io.load_model(tmp_path / "out" / "objects_fashion_mnist.keras")
+    shipped = saving.load_model(tmp_path / "out" / "objects_fashion_mnist.keras")
     for model in (result.model, shipped):
         convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
         assert {layer.compute_dtype for layer in convolutions} == {"bfloat16"}

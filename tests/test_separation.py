@@ -16,6 +16,7 @@ import soundfile as sf
 
 from tests.harness import app_page, assert_round_trip, train_once
 from toolkit.errors import DataNotFoundError, InputError, ToolkitError
+from toolkit.precision import dtype_policy
 from toolkit.separation import data, separate, singer
 from toolkit.separation.evaluation import bss_eval_voice, score_clips
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
@@ -23,7 +24,6 @@ from toolkit.separation.model import DiscriminativeLoss, SoftMask, build_drnn, d
 from toolkit.separation.predict import decode_audio, read_song
 from toolkit.separation.render import Note
 from toolkit.separation.stft import SAMPLE_RATE, istft, regrid_mask, stft, stft_size
-from toolkit.task import dtype_policy
 from toolkit.tasks.separation import TASK
 
 SR = SAMPLE_RATE

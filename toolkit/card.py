@@ -12,7 +12,7 @@ import keras
 from omegaconf import DictConfig
 
 from toolkit.config import to_dict
-from toolkit.task import Data, Evaluation, Task
+from toolkit.tasks.base import Data, Evaluation, Task
 
 __version__ = "0.1.0"
 

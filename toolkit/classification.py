@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 
-from toolkit.task import Evaluation
+from toolkit.tasks.base import Evaluation
 
 
 @keras.saving.register_keras_serializable(package="toolkit")

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from toolkit import tasks
 from toolkit.config import parse_overrides
 from toolkit.errors import ToolkitError
-from toolkit.task import Task
+from toolkit.tasks.base import Task
 
 
 def task_and_config(words: Sequence[str]) -> tuple[Task, DictConfig]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import keras
 
-from toolkit import io, pretrained
+from toolkit import pretrained, saving
 from toolkit.cli import format_table, main_wrapper, task_and_config
 from toolkit.config import to_dict
-from toolkit.task import Evaluation
+from toolkit.tasks.base import Evaluation
 
 USAGE = """usage: python -m toolkit.evaluate task=NAME [model_path=FILE.keras] [json=results.json] [key=value ...]
   Without model_path, measures the shipped model in trained/."""
@@ -20,13 +20,13 @@ def evaluate(words: Sequence[str]) -> Evaluation:
     task, config = task_and_config(words)
     keras.utils.set_random_seed(config.seed)
     model_path = Path(config.model_path or pretrained.trained_dir() / f"{task.artifact(config)}.keras")
-    model = io.load_model(model_path)
+    model = saving.load_model(model_path)
     evaluation = task.evaluate(model, config)
     print(f"{task.name}: {model_path}")
     print(format_table(evaluation.table))
     if config.json:
         result = {"task": task.name, "model_path": str(model_path), "config": to_dict(config)}
-        io.write_json(
+        saving.write_json(
             {**result, "metrics": evaluation.metrics, "table": evaluation.table, "details": evaluation.details},
             config.json,
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import keras
 
-from toolkit import io
+from toolkit import saving
 from toolkit.data.paths import REPO_ROOT
 from toolkit.errors import InputError
 
@@ -34,7 +34,7 @@ def path(name: str) -> Path:
 
 def load(name: str) -> keras.Model:
     """The shipped model `name` (e.g. "digits"), ready for `predict`."""
-    return io.load_model(path(name))
+    return saving.load_model(path(name))
 
 
 def card(name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from toolkit import io
+from toolkit import saving
 from toolkit.errors import ToolkitError
 from toolkit.separation import separate
 from toolkit.separation.predict import READABLE
@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     song = Path(args.song)
     out = Path(args.out) if args.out else song.with_name(f"{song.stem}_separated")
     try:
-        model = io.load_model(args.model) if args.model else None
+        model = saving.load_model(args.model) if args.model else None
         stems = separate(song, model=model)
         out.mkdir(parents=True, exist_ok=True)
         written = []

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from toolkit import io
+from toolkit import saving
 from toolkit.card import make_card
 from toolkit.cli import dump_config, format_table, main_wrapper, task_and_config
 from toolkit.distribute import (
@@ -32,7 +32,8 @@ from toolkit.distribute import (
     on_this_process,
 )
 from toolkit.errors import ToolkitError
-from toolkit.task import Evaluation, Task, resolve_precision
+from toolkit.precision import resolve_precision
+from toolkit.tasks.base import Evaluation, Task
 
 USAGE = """usage: python -m toolkit.train task=NAME [key=value ...]
   e.g. python -m toolkit.train task=digits model=lenet5 epochs=3 batch_size=128
@@ -59,7 +60,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and self.sign * value < self.sign * self.best:
             self.best = value
-            io.save_model(self.model, self.path)
+            saving.save_model(self.model, self.path)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -70,8 +71,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def _save_model(self):
-        io.save_weights(self.model, self._weights_path)
-        io.write_json({"epoch": self._current_epoch, "batch": self._last_batch_seen}, self._training_metadata_path)
+        saving.save_weights(self.model, self._weights_path)
+        saving.write_json({"epoch": self._current_epoch, "batch": self._last_batch_seen}, self._training_metadata_path)
 
 
 class RunClock(keras.callbacks.Callback):
@@ -92,7 +93,7 @@ class RunClock(keras.callbacks.Callback):
         return self.before + time.perf_counter() - self.start
 
     def on_epoch_end(self, epoch, logs=None):
-        io.write_json({"seconds": round(self.seconds, 1), "parts": self.parts}, self.path)
+        saving.write_json({"seconds": round(self.seconds, 1), "parts": self.parts}, self.path)
 
 
 @dataclass
@@ -129,7 +130,7 @@ def start_from(model: keras.Model, path: str) -> dict[str, str | float]:
     if card:
         earlier = json.loads(card.read_text())
         origin["chain_training_seconds"] = earlier.get("chain_training_seconds", earlier.get("training_seconds", 0))
-    source = io.load_model(path)
+    source = saving.load_model(path)
     theirs, ours = [w.shape for w in source.weights], [w.shape for w in model.weights]
     if theirs != ours:
         raise ToolkitError(
@@ -209,20 +210,20 @@ def train(words: Sequence[str]) -> TrainResult:
         )
     if not chief:  # the job's other processes lent their devices to fit; process 0 reports
         return TrainResult(model, None, run_dir, {})
-    model = task.shipping_model(io.load_model(best) if best.exists() else on_this_process(model), config)
+    model = task.shipping_model(saving.load_model(best) if best.exists() else on_this_process(model), config)
 
     evaluation = task.evaluate(model, config)
-    io.save_model(model, run_dir / "model.keras")
+    saving.save_model(model, run_dir / "model.keras")
     card = make_card(task, config, model, data, evaluation, seconds)
     card["training_parts"] = clock.parts  # 1 + the number of times the run was resumed
     if started_from:
         card["started_from"] = started_from
         card["chain_training_seconds"] = round(seconds + started_from.get("chain_training_seconds", 0), 1)
-    io.write_json(card, run_dir / "metrics.json")
+    saving.write_json(card, run_dir / "metrics.json")
     if config.out:
         stem = Path(config.out) / task.artifact(config)
-        io.save_model(without_training_state(model), stem.with_suffix(".keras"))
-        io.write_json(card, stem.with_suffix(".json"))
+        saving.save_model(without_training_state(model), stem.with_suffix(".keras"))
+        saving.write_json(card, stem.with_suffix(".json"))
     if config.verbose:
         print(format_table(evaluation.table))
         print(f"Model: {run_dir / 'model.keras'}" + (f"; shipped to {config.out}" if config.out else ""))

@@ -4,14 +4,13 @@ import io
 
 import numpy as np
 import streamlit as st
-from omegaconf import OmegaConf
 from PIL import Image
 
 from toolkit import pretrained, ui
+from toolkit.denoising.data import load_image_set
 from toolkit.denoising.inference import add_noise, denoise_channels, estimate_noise_sigma, noise_rng
 from toolkit.denoising.quality import psnr, ssim, to_uint8
 from toolkit.errors import ToolkitError
-from toolkit.tasks.denoising import DenoisingConfig, load_image_set
 
 MAX_PIXELS = 2_000_000  # a 1600x1200 photo: tiled, about half a minute on two CPU cores
 MODELS = {  # shipped file -> what it is
@@ -37,7 +36,7 @@ st.caption(
 
 @st.cache_data
 def bsd68() -> dict[str, np.ndarray]:
-    return dict(load_image_set("bsd68", OmegaConf.structured(DenoisingConfig())))
+    return dict(load_image_set("bsd68"))
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from toolkit import io
+from toolkit import saving
 from toolkit.backbones import efficientnet_lite
 from toolkit.backbones.weights import save_weights_float16
 from toolkit.errors import InputError
@@ -160,7 +160,7 @@ def main() -> None:
         top5[name] = [(label, round(float(p), 4)) for label, p in imagenet_top_k(probs, 5)]
         print(f"{name:10s} " + ", ".join(f"{label} {p:.2f}" for label, p in top5[name]))
     report["imagenet_top5_skimage_224px"] = top5
-    io.write_json(report, OUT.with_name("efficientnet_lite0_imagenet.json"))
+    saving.write_json(report, OUT.with_name("efficientnet_lite0_imagenet.json"))
     print(f"Wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB) and its card.")
 
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from toolkit.errors import InputError
-from toolkit.io import write_atomically
+from toolkit.saving import write_atomically
 
 
 def save_weights_float16(model: keras.Model, path: str | os.PathLike) -> Path:

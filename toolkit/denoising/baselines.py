@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from skimage.restoration import denoise_nl_means
 
-from toolkit import io
+from toolkit import saving
 
 
 def bm3d_denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -66,4 +66,4 @@ class FigureCache:
     def put(self, key: str, figures: tuple[float, float]) -> None:
         self.entries[key] = list(figures)
         if self.path is not None:
-            io.write_json(self.entries, self.path)
+            saving.write_json(self.entries, self.path)

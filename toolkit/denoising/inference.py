@@ -14,10 +14,11 @@ import keras
 import numpy as np
 from skimage.restoration import estimate_sigma
 
+from toolkit.denoising.models import takes_noise_level
 from toolkit.errors import InputError
 
 TILE = 512  # pixels per tile side, before the margin
-MARGIN = 32  # > the receptive field's half-width: 17 for DnCNN-17, 26 for the autoencoder
+MARGIN = 32  # > the receptive field's half-width: 17 for DnCNN-17, 26 for the autoencoder, 31 for FFDNet-15
 
 
 def noise_rng(seed: int, sigma: float, name: str) -> np.random.Generator:
@@ -30,30 +31,45 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
     return (clean + rng.standard_normal(clean.shape) * (sigma / 255)).astype(np.float32)
 
 
-def denoise(model: keras.Model, noisy: np.ndarray, tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
-    """The model's clean estimate of a noisy (H, W) image in [0, 1], clipped to [0, 1], float32 (H, W)."""
+def denoise(
+    model: keras.Model, noisy: np.ndarray, sigma: float | None = None, tile: int = TILE, margin: int = MARGIN
+) -> np.ndarray:
+    """The model's clean estimate of a noisy (H, W) image in [0, 1], clipped to [0, 1], float32 (H, W).
+
+    `sigma` (0-255 scale) is what a model with a noise-level input (FFDNet) is told: a higher level smooths more.
+    None estimates it from the image (`estimate_noise_sigma`). Blind models (DnCNN, the autoencoder) ignore it.
+    """
     noisy = np.asarray(noisy, np.float32)
     if noisy.ndim != 2 or min(noisy.shape) < 1:
         raise InputError(f"Expected a grayscale image (H, W), got shape {noisy.shape}.")
+    told = takes_noise_level(model)
+    if told and sigma is None:
+        sigma = estimate_noise_sigma(noisy)
     height, width = noisy.shape
     out = np.empty_like(noisy)
     for top in range(0, height, tile):
         for left in range(0, width, tile):
             t0, l0 = max(top - margin, 0), max(left - margin, 0)
             b1, r1 = min(top + tile + margin, height), min(left + tile + margin, width)
-            patch = model.predict_on_batch(noisy[None, t0:b1, l0:r1, None])
-            patch = keras.ops.convert_to_numpy(patch)[0, ..., 0]
+            piece = noisy[None, t0:b1, l0:r1, None]
+            inputs = [piece, np.full((1, 1), sigma / 255, np.float32)] if told else piece
+            patch = keras.ops.convert_to_numpy(model.predict_on_batch(inputs))[0, ..., 0]
             bottom, right = min(top + tile, height), min(left + tile, width)
             out[top:bottom, left:right] = patch[top - t0 : bottom - t0, left - l0 : right - l0]
     return np.clip(out, 0.0, 1.0)
 
 
-def denoise_channels(model: keras.Model, noisy: np.ndarray) -> np.ndarray:
-    """`denoise` of a grayscale (H, W) image, or of each channel of a colour (H, W, 3) one (the models are grey)."""
+def denoise_channels(model: keras.Model, noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """`denoise` of a grayscale (H, W) image, or of each channel of a colour (H, W, 3) one (the models are grey).
+
+    With `sigma=None` a model told the noise level gets one estimate for the whole image.
+    """
     noisy = np.asarray(noisy, np.float32)
+    if sigma is None and takes_noise_level(model):
+        sigma = estimate_noise_sigma(noisy)
     if noisy.ndim == 3 and noisy.shape[-1] == 3:
-        return np.stack([denoise(model, noisy[..., c]) for c in range(3)], axis=-1)
-    return denoise(model, noisy)
+        return np.stack([denoise(model, noisy[..., c], sigma) for c in range(3)], axis=-1)
+    return denoise(model, noisy, sigma)
 
 
 def estimate_noise_sigma(noisy: np.ndarray) -> float:

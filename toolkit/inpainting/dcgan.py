@@ -19,7 +19,7 @@ import keras
 from keras import layers, ops
 
 from toolkit.errors import ConfigError
-from toolkit.task import policy_scope
+from toolkit.precision import policy_scope
 
 NORMS = ("batch", "lowest", "pixel", "none")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from toolkit import io
+from toolkit import saving
 from toolkit.errors import DataNotFoundError, ToolkitError
 from toolkit.separation import singer
 from toolkit.separation.data import CORPUS_VERSION, DEFAULT_CORPUS, RENDERING_MARKER, SPLITS
@@ -314,7 +314,7 @@ def render_corpus(
         s: round(sum(p["seconds"] for p in manifest["pieces"] if p["split"] == s), 1) for s in SPLITS
     }
     manifest["render_seconds"] = round(time.perf_counter() - start, 1)
-    io.write_json(manifest, out / "manifest.json")  # atomic: a complete corpus has a complete manifest
+    saving.write_json(manifest, out / "manifest.json")  # atomic: a complete corpus has a complete manifest
     (out / RENDERING_MARKER).unlink()
     return manifest
 

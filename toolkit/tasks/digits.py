@@ -25,7 +25,7 @@ from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import source_info
 from toolkit.errors import InputError
 from toolkit.images import require_known_channels
-from toolkit.task import Data, Evaluation, Task
+from toolkit.tasks.base import Data, Evaluation, Task
 
 IMAGE_SHAPE = (28, 28, 1)
 CLASSES = [str(d) for d in range(10)]

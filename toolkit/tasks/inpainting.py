@@ -38,7 +38,7 @@ from toolkit.inpainting.dcgan import DCGAN
 from toolkit.inpainting.figures import SampleGrid, comparison_figure
 from toolkit.inpainting.masks import make_mask
 from toolkit.inpainting.search import SearchSettings, inpaint
-from toolkit.task import Data, Evaluation, Task
+from toolkit.tasks.base import Data, Evaluation, Task
 
 IMAGE_SHAPES = {
     "fashion_mnist": (32, 32, 1),

@@ -37,7 +37,7 @@ from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import source_info
 from toolkit.errors import ConfigError, InputError
 from toolkit.layers import BoostedBias, Cutout, MeanOverFlips, PartialIdentity, PatchWhitening, SkipInit, TestTimeFlips
-from toolkit.task import Data, Evaluation, Task
+from toolkit.tasks.base import Data, Evaluation, Task
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from toolkit.separation.evaluation import ideal_ratio_mask, mixture_baseline, re
 from toolkit.separation.model import DiscriminativeLoss, build_bigru, build_drnn
 from toolkit.separation.predict import separate
 from toolkit.separation.stft import HOP, N_FFT, SAMPLE_RATE
-from toolkit.task import Data, Evaluation, Task
+from toolkit.tasks.base import Data, Evaluation, Task
 
 
 @dataclass

@@ -34,7 +34,8 @@ from toolkit.data.image_folder import fit_image, list_image_folder, load_image_f
 from toolkit.data.paths import require_files
 from toolkit.data.tfds_source import FLOWER_PHOTOS_CLASSES, load_tfds_flowers, reads_tfds, source_info
 from toolkit.errors import ConfigError, InputError
-from toolkit.task import Data, Evaluation, Task, fit_kwargs, policy_scope
+from toolkit.precision import policy_scope
+from toolkit.tasks.base import Data, Evaluation, Task, fit_kwargs
 
 FLOWERS = list(FLOWER_PHOTOS_CLASSES)
 SPLIT = (0.70, 0.15, 0.15)  # train / validation / test, per class

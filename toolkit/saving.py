@@ -1,4 +1,4 @@
-"""Atomic writes: a model, card or checkpoint is either the old file or the complete new one.
+"""Saving and loading: atomic writes of models, cards and checkpoints, and `load_model` for any toolkit file.
 
 Everything is written to a temporary file in the target folder and moved over the target with
 `os.replace`, which is atomic on POSIX and Windows; a full disk or a kill leaves the old file intact.
@@ -6,6 +6,7 @@ Everything is written to a temporary file in the target folder and moved over th
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import tempfile
@@ -17,6 +18,18 @@ from typing import Any
 import keras
 
 from toolkit.errors import InputError, ToolkitError
+
+# The modules that define every class a saved toolkit model names (layers, losses, metrics, model classes), all
+# registered with `keras.saving.register_keras_serializable(package="toolkit")`. Loading imports these and nothing
+# else, so reading a file never runs a task adapter. tests/test_frame.py loads every file in trained/ this way.
+SAVED_CLASS_MODULES = (
+    "toolkit.layers",
+    "toolkit.classification",
+    "toolkit.denoising.models",
+    "toolkit.tasks.objects",
+    "toolkit.separation.model",
+    "toolkit.inpainting.dcgan",
+)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -72,8 +85,8 @@ def _json_default(value: Any) -> Any:
 
 def load_model(path: str | os.PathLike) -> keras.Model:
     """Load a `.keras` file (safe mode on), turning a missing or damaged file into a clear error."""
-    import toolkit.tasks  # noqa: F401  registers the custom layers and losses
-
+    for module in SAVED_CLASS_MODULES:
+        importlib.import_module(module)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"No model file at {path}.")
