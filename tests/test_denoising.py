@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from PIL import Image
 
 from tests.harness import app_page, assert_round_trip, train_once
+from tests.tiny_data import smooth_image
 from toolkit.config import parse_overrides
 from toolkit.denoising.baselines import FigureCache, nlm_denoise
 from toolkit.denoising.data import PatchSampler, load_image_set, read_gray
 from toolkit.denoising.inference import add_noise, denoise, denoise_channels, estimate_noise_sigma, noise_rng
-from toolkit.denoising.quality import psnr, ssim, to_uint8
+from toolkit.denoising.quality import psnr, ssim
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
 from toolkit.tasks.denoising import Denoising, DenoisingConfig
@@ -24,28 +24,6 @@ TINY = ["depth=4", "filters=8", "batch_size=8", "patch_size=16", "patches_per_ep
 
 def config(**overrides):
     return OmegaConf.structured(DenoisingConfig(**{"depth": 4, "filters": 8, "precision": "float32", **overrides}))
-
-
-def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
-    """A smooth random uint8 picture (gradients and a blob), so denoising has something to keep."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
-    image = 0.5 + 0.3 * np.sin(6 * xs + rng.uniform(0, 3)) * np.cos(4 * ys) + 0.2 * ((xs - 0.5) ** 2 + ys**2 < 0.2)
-    return to_uint8(image)
-
-
-@pytest.fixture
-def tiny_images(tmp_path_factory):
-    """A data directory with Train400 and BSD68 in their official layouts: 10 + 2 small grayscale PNGs."""
-    root = tmp_path_factory.mktemp("data")
-    for folder, names, shape in (
-        ("train400", [f"test_{i:03d}.png" for i in range(1, 11)], (48, 48)),
-        ("bsd68", ["test001.png", "test002.png"], (41, 36)),
-    ):
-        (root / "denoising" / folder).mkdir(parents=True)
-        for i, name in enumerate(names):
-            Image.fromarray(smooth_image(*shape, seed=i)).save(root / "denoising" / folder / name)
-    return root
 
 
 def test_patch_sampler_gives_patches_with_the_set_noise_level():

@@ -10,11 +10,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from tests.harness import train_once, write_idx, write_idx_dataset
 from toolkit import pretrained, saving, tasks
-from toolkit.cli import format_table, task_and_config, task_help
+from toolkit.cli import format_table, task_and_config
 from toolkit.config import RunConfig, parse_overrides
 from toolkit.data.idx import load_idx, load_idx_split
 from toolkit.data.paths import data_dir, require_files
@@ -180,17 +179,6 @@ def test_evaluate_prints_no_framework_log_lines(tiny_mnist):
     assert "test examples" in result.stdout
     noise = [line for line in output.splitlines() if any(word in line for word in FRAMEWORK_LOG)]
     assert not noise, noise
-
-
-@pytest.mark.parametrize("name", tasks.names())
-def test_task_help_lists_every_setting_with_default_and_meaning(name):
-    task = tasks.get(name)
-    lines = task_help(task).splitlines()
-    assert lines[0].startswith(f"{name}: ") and set(task.models) <= set(lines[1].split(": ")[1].split(", "))
-    settings = {line.split()[0].split("=")[0]: line.split(None, 1) for line in lines[3:]}
-    assert set(settings) == set(OmegaConf.structured(task.Config)) - {"task"}
-    missing = [key for key, words in settings.items() if len(words) < 2]  # a default and a one-line meaning
-    assert not missing, f"settings of {name} without a meaning: {missing}"
 
 
 def test_help_of_a_task_on_the_command_line():

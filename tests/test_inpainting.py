@@ -17,7 +17,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from tests.harness import app_page, train_once, write_idx_dataset
+from tests.harness import app_page, train_once
 from toolkit import pretrained, saving
 from toolkit.data.cifar import CIFAR10_CLASSES
 from toolkit.data.paths import REPO_ROOT
@@ -45,30 +45,6 @@ def tiny_gan(image_shape=(32, 32, 1), norm: str = "batch") -> DCGAN:
     gan = DCGAN(latent_dim=8, image_shape=image_shape, filters=4, seed=0, norm=norm)
     gan.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     return gan
-
-
-def write_cifar_jpeg(root: Path, train: int = 10, test: int = 4, seed: int = 0) -> Path:
-    """A tiny CIFAR-10 in its JPEG layout, <root>/cifar-10-jpeg/{train,test}/<class>/*.jpg: smooth colour blobs."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:32, 0:32] / 31
-    for split, count in (("train", train), ("test", test)):
-        for cls in CIFAR10_CLASSES:
-            (root / "cifar-10-jpeg" / split / cls).mkdir(parents=True)
-            for i in range(count):
-                a, b, c = rng.uniform(0, 1, (3, 3, 1, 1))
-                picture = np.clip(a + (b - 0.5) * xs + (c - 0.5) * ys, 0, 1).transpose(1, 2, 0)
-                Image.fromarray(np.uint8(picture * 255)).save(root / "cifar-10-jpeg" / split / cls / f"{i:04d}.jpg")
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_fashion(tmp_path_factory):
-    return write_idx_dataset(tmp_path_factory.mktemp("data"), "fashion-mnist")
-
-
-@pytest.fixture(scope="module")
-def tiny_cifar(tmp_path_factory):
-    return write_cifar_jpeg(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

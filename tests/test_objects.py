@@ -10,7 +10,8 @@ import streamlit as st
 from omegaconf import OmegaConf
 from PIL import Image
 
-from tests.harness import app_page, assert_round_trip, train_once, write_idx_dataset
+from tests.harness import app_page, assert_round_trip, train_once
+from tests.tiny_data import write_cifar_batch
 from toolkit import pretrained, saving
 from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
@@ -23,30 +24,6 @@ TASK = Objects()
 
 def build(**settings) -> keras.Model:
     return TASK.build(OmegaConf.structured(ObjectsConfig(**settings)))
-
-
-def write_cifar_batch(path, images: np.ndarray, labels: np.ndarray) -> None:
-    """A batch in the official layout: a dict with bytes keys, rows of R, G, B planes (protocol 2, as released)."""
-    rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    batch = {b"batch_label": b"test", b"labels": labels.tolist(), b"data": rows, b"filenames": [b"x.png"] * len(rows)}
-    path.write_bytes(pickle.dumps(batch, protocol=2))
-
-
-@pytest.fixture
-def tiny_cifar_pickles(tmp_path_factory):
-    """A data directory with cifar-10-batches-py/: five 20-image training batches and a 20-image test batch."""
-    root = tmp_path_factory.mktemp("data")
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        write_cifar_batch(folder / name, rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), np.arange(20) % 10)
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_fashion(tmp_path_factory):
-    return write_idx_dataset(tmp_path_factory.mktemp("data"), "fashion-mnist", train=64, test=20)
 
 
 @pytest.fixture(scope="module")

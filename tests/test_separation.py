@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from tests.harness import app_page, assert_round_trip, train_once
+from tests.tiny_data import voice_and_accompaniment
 from toolkit.errors import DataNotFoundError, InputError, ToolkitError
 from toolkit.precision import dtype_policy
 from toolkit.separation import data, separate, singer
@@ -30,49 +31,10 @@ SR = SAMPLE_RATE
 TINY = ["hidden=16", "batch_size=4", "window_frames=16", "steps_per_epoch=2", "eval_clips=2", "eval_seconds=2"]
 
 
-def voice_and_accompaniment(seconds: float, seed: int, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
-    """A gliding harmonic 'voice' and a sustained chord with noise at `sr` Hz: two sources a mask can tell apart."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    pitch = rng.uniform(200, 400) * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(pitch) / sr
-    voice = sum(np.sin(k * phase) / k for k in range(1, 6))
-    chord = sum(np.sign(np.sin(2 * np.pi * f * t)) for f in rng.uniform(80, 160, 3))
-    accompaniment = 0.3 * chord + 0.05 * rng.standard_normal(len(t))
-    return (0.2 * voice).astype(np.float32), (0.2 * accompaniment).astype(np.float32)
-
-
 def stereo_song(seconds: float, sr: int, seed: int = 5) -> np.ndarray:
     """(samples, 2) float32 at `sr` Hz: the voice in the middle, the accompaniment louder on the right."""
     voice, accompaniment = voice_and_accompaniment(seconds, seed, sr)
     return np.stack([voice + 0.5 * accompaniment, voice + accompaniment], axis=1)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """A tiny corpus in the rendered layout: 3 train, 1 valid, 2 test, 1 test_unseen pieces of 3 s, manifest."""
-    root = tmp_path_factory.mktemp("corpus")
-    pieces = []
-    for split, count in (("train", 3), ("valid", 1), ("test", 2), ("test_unseen", 1)):
-        for i in range(count):
-            vocals, accompaniment = voice_and_accompaniment(3, hash((split, i)) % 1000)
-            (root / split / f"piece{i}").mkdir(parents=True)
-            sf.write(root / split / f"piece{i}" / "vocals.wav", vocals, SR)
-            sf.write(root / split / f"piece{i}" / "accompaniment.wav", accompaniment, SR)
-            who = (
-                "voice_ked_diphone" if split == "test_unseen" else ("gm:53", "voice_kal_diphone", "voice_lp_diphone")[i]
-            )
-            pieces.append({"split": split, "folder": f"{split}/piece{i}", "singer": who})
-    manifest = {
-        "version": data.CORPUS_VERSION,
-        "festival_voices": {"seen": list(singer.SEEN_VOICES), "unseen": list(singer.UNSEEN_VOICES)},
-        "pieces": pieces,
-        "skipped": [],
-        "hours": 0.006,
-        "render_seconds": 1.0,
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest))  # the keys render_corpus writes that cards quote
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -28,28 +28,9 @@ from toolkit.tasks.transfer import (
     stratified_split,
 )
 
-CLASSES = ["blue", "green", "red"]
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
 LITE0_LEARNABLE = 4_652_008  # the PyTorch state dict's weights and biases (BN statistics not counted)
 SMALL = ["task=transfer", "dataset=shapes", "image_size=32", "batch_size=8", "label_curve=false"]
-
-
-def write_shapes(root, per_class: int = 8):
-    """`root/shapes/<colour>/<i>.jpg`: 40x40 JPEGs dominated by one colour channel per class."""
-    rng = np.random.default_rng(0)
-    for channel, name in enumerate(reversed(CLASSES)):  # red=0, green=1, blue=2
-        folder = root / "shapes" / name
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            image = rng.integers(0, 80, (40, 40, 3), dtype=np.uint8)
-            image[..., channel] += 150
-            Image.fromarray(image).save(folder / f"{i}.jpg")
-    return root
-
-
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    return write_shapes(tmp_path_factory.mktemp("data"))
 
 
 def config_for(data_dir, **overrides):

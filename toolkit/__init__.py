@@ -1,6 +1,6 @@
 """toolkit: classic deep-learning results as Keras models you train, load and try.
 
-`import toolkit` registers every custom layer and loss, so `keras.saving.load_model` reads the
+`import toolkit` registers every custom layer, loss and model class (`saving.register_saved_classes`), so `keras.saving.load_model` reads the
 shipped `.keras` files with safe mode on.
 """
 
@@ -36,7 +36,9 @@ def _import_tensorflow_quietly() -> None:
 
 _import_tensorflow_quietly()
 
-from toolkit import pretrained, tasks  # noqa: E402
+from toolkit import pretrained, saving, tasks  # noqa: E402
 from toolkit.card import __version__  # noqa: E402
+
+saving.register_saved_classes()
 
 __all__ = ["pretrained", "tasks", "__version__"]

@@ -83,10 +83,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a `.keras` file (safe mode on), turning a missing or damaged file into a clear error."""
+def register_saved_classes() -> None:
+    """Import the modules that register every class a saved toolkit model names (`import toolkit` does this)."""
     for module in SAVED_CLASS_MODULES:
         importlib.import_module(module)
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a `.keras` file (safe mode on), turning a missing or damaged file into a clear error."""
+    register_saved_classes()
     path = Path(path)
     if not path.is_file():
         raise InputError(f"No model file at {path}.")
