@@ -13,13 +13,13 @@ from toolkit.config import to_dict
 from toolkit.tasks.base import Evaluation
 
 USAGE = """usage: python -m toolkit.evaluate task=NAME [model_path=FILE.keras] [json=results.json] [key=value ...]
-  Without model_path, measures the shipped model in trained/."""
+  Without model_path, measures the shipped model (trained/, else the cache or a download: toolkit.pretrained)."""
 
 
 def evaluate(words: Sequence[str]) -> Evaluation:
     task, config = task_and_config(words)
     keras.utils.set_random_seed(config.seed)
-    model_path = Path(config.model_path or pretrained.trained_dir() / f"{task.artifact(config)}.keras")
+    model_path = Path(config.model_path) if config.model_path else pretrained.path(task.artifact(config))
     model = saving.load_model(model_path)
     evaluation = task.evaluate(model, config)
     print(f"{task.name}: {model_path}")

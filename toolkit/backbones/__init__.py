@@ -34,7 +34,8 @@ KERAS_APPLICATIONS = {
 
 
 def lite0_weights_path() -> Path:
-    return pretrained.trained_dir() / LITE0_WEIGHTS
+    """The shipped Lite0 weights: trained/backbones/ of a checkout, else the cache (downloaded on first use)."""
+    return pretrained.file(LITE0_WEIGHTS)
 
 
 def load_efficientnet_lite0(
