@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(file)
         elif args.command == "export":
             folder = publish.export(args.name, args.dir, args.repo)
-            print(f"{folder}: upload it with `huggingface-cli upload OWNER/NAME {folder} .`")
+            print(f"{folder}: upload it with `huggingface-cli upload {args.repo or 'OWNER/NAME'} {folder} .`")
     except ToolkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
