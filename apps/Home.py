@@ -5,11 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from toolkit.tasks import COURSE_ORDER
+from toolkit import tasks
 
 PAGES = Path(__file__).parent / "pages"
 ORDER = [
-    *COURSE_ORDER,
+    *tasks.names(),
     *("foundations_perceptron", "foundations_activations", "foundations_initialisation"),
     *("foundations_softmax_and_optimizers", "foundations_conv_arithmetic", "foundations_inside_a_network"),
 ]
