@@ -13,11 +13,10 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bench.common import best_time, write_results
-from toolkit import pretrained
+from toolkit import pretrained, tasks
 from toolkit.denoising.baselines import bm3d_denoise, nlm_denoise
 from toolkit.denoising.data import PatchSampler, load_image_set
 from toolkit.denoising.inference import add_noise, denoise, noise_rng
-from toolkit.tasks.denoising import Denoising, DenoisingConfig
 
 SIGMA = 25.0
 PAPER = {"depth": 17, "filters": 64}
@@ -30,7 +29,8 @@ def once(fn) -> float:
 
 
 def paper_dncnn(precision: str):
-    return Denoising().build(OmegaConf.structured(DenoisingConfig(**PAPER, precision=precision)))
+    task = tasks.get("denoising")
+    return task.build(OmegaConf.structured(task.Config(**PAPER, precision=precision)))
 
 
 def inference_rows(noisy: np.ndarray) -> list[dict]:
@@ -62,9 +62,9 @@ def training_rows(batch_size: int = 32, steps: int = 3) -> list[dict]:
     if shipped:
         keys = ("depth", "filters", "precision")
         variants[f"shipped recipe (depth {shipped['depth']})"] = {k: shipped[k] for k in keys}
-    task = Denoising()
+    task = tasks.get("denoising")
     for name, settings in variants.items():
-        config = OmegaConf.structured(DenoisingConfig(**settings, batch_size=batch_size))
+        config = OmegaConf.structured(task.Config(**settings, batch_size=batch_size))
         model = task.build(config)
         task.compile(model, config, steps_per_epoch=steps)
         images = [np.random.default_rng(0).random((180, 180), dtype=np.float32)]

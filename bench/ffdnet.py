@@ -15,8 +15,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bench.common import write_results
+from toolkit import tasks
 from toolkit.denoising.data import PatchSampler
-from toolkit.tasks.denoising import Denoising, DenoisingConfig
 
 VARIANTS = [  # (model, depth, filters, batch_norm, precision, patch)
     ("ffdnet", 15, 64, True, "float32", 64),
@@ -40,9 +40,9 @@ def forward_flops_per_pixel(model: str, depth: int, filters: int) -> float:
 
 
 def measure(model_name, depth, filters, batch_norm, precision, patch, batch_size=64, steps=4) -> dict:
-    task = Denoising()
+    task = tasks.get("denoising")
     settings = dict(model=model_name, depth=depth, filters=filters, batch_norm=batch_norm, precision=precision)
-    config = OmegaConf.structured(DenoisingConfig(**settings, batch_size=batch_size, patch_size=patch))
+    config = OmegaConf.structured(task.Config(**settings, batch_size=batch_size, patch_size=patch))
     model = task.build(config)
     task.compile(model, config, steps_per_epoch=steps)
     images = [np.random.default_rng(0).random((180, 180), dtype=np.float32)]

@@ -10,14 +10,17 @@ from omegaconf import OmegaConf
 
 from tests.harness import app_page, assert_round_trip, train_once
 from tests.tiny_data import smooth_image
+from toolkit import saving
 from toolkit.config import parse_overrides
 from toolkit.denoising.baselines import FigureCache, nlm_denoise
 from toolkit.denoising.data import PatchSampler, load_image_set, read_gray
 from toolkit.denoising.inference import add_noise, denoise, denoise_channels, estimate_noise_sigma, noise_rng
+from toolkit.denoising.models import PixelShuffle, PixelUnshuffle
 from toolkit.denoising.quality import psnr, ssim
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
 from toolkit.tasks.denoising import Denoising, DenoisingConfig
+from toolkit.train import train
 
 TINY = ["depth=4", "filters=8", "batch_size=8", "patch_size=16", "patches_per_epoch=16", "precision=float32"]
 
@@ -69,6 +72,57 @@ def test_dncnn_has_the_papers_size():
     assert model.count_params() == (9 * 64 + 64) + 15 * (9 * 64 * 64 + 4 * 64) + (9 * 64 + 1)
     # the default mixed_bfloat16: hidden layers compute in bfloat16, the residual and the output stay float32
     assert model.layers[1].compute_dtype == "bfloat16" and model.get_layer("clean").compute_dtype == "float32"
+
+
+def test_sampler_tells_a_noise_level_model_each_patchs_level():
+    images = [np.zeros((20, 20), np.float32)]
+    sampler = PatchSampler(images, None, 64, 64, 20, sigma_range=(0, 75), noise_level_input=True)
+    (noisy, levels), clean = sampler[0]
+    assert levels.shape == (64, 1) and 60 / 255 < levels.max() <= 75 / 255
+    np.testing.assert_allclose(noisy.std(axis=(1, 2, 3)), levels[:, 0], rtol=0.15, atol=0.005)
+
+
+def test_pixel_unshuffle_splits_into_sub_images_and_shuffle_undoes_it():
+    image = np.random.default_rng(0).random((2, 6, 8, 3)).astype("float32")
+    sub_images = keras.ops.convert_to_numpy(PixelUnshuffle(2)(image))
+    assert sub_images.shape == (2, 3, 4, 12)
+    np.testing.assert_array_equal(sub_images[..., 0], image[:, ::2, ::2, 0])  # top-left pixel of each 2x2 block
+    np.testing.assert_array_equal(sub_images[..., 3], image[:, ::2, 1::2, 0])  # top-right
+    np.testing.assert_array_equal(sub_images[..., 6], image[:, 1::2, ::2, 0])  # bottom-left
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(PixelShuffle(2)(sub_images)), image)
+
+
+def randomize_convolutions(model: keras.Model) -> list[keras.layers.Layer]:
+    """Random filters in every convolution (the output one starts at zero, so a new model is the identity)."""
+    conv = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    for i, layer in enumerate(conv):
+        layer.kernel.assign(
+            np.random.default_rng(i).normal(0, 0.3 if layer is not conv[-1] else 0.1, layer.kernel.shape)
+        )
+    return conv
+
+
+def test_ffdnet_runs_at_half_resolution_and_listens_to_the_noise_level(tmp_path):
+    model = Denoising().build(config(model="ffdnet", batch_norm=False))
+    conv = randomize_convolutions(model)
+    assert conv[0].kernel.shape == (3, 3, 5, 8) and conv[-1].kernel.shape == (3, 3, 8, 4)  # 4 sub-images + map
+    assert model.get_layer("noise").output.shape[1:] == (None, None, 4)
+    noisy = np.random.default_rng(2).random((1, 37, 23, 1)).astype("float32")  # odd sizes: padded, then cropped
+    low, high = (model.predict([noisy, np.full((1, 1), s, "float32")], verbose=0) for s in (0.05, 0.3))
+    assert low.shape == (1, 37, 23, 1) and np.abs(high - low).max() > 1e-3
+    assert_round_trip(model, [noisy, np.full((1, 1), 0.1, "float32")], tmp_path)
+
+
+def test_denoise_tells_a_noise_level_model_the_level_or_its_estimate():
+    class ShowLevel(keras.layers.Layer):  # outputs the level it is told, everywhere
+        def call(self, noisy, sigma):
+            return keras.ops.zeros_like(noisy) + keras.ops.reshape(sigma, (-1, 1, 1, 1))
+
+    noisy_in, sigma_in = keras.Input((None, None, 1)), keras.Input((1,))
+    model = keras.Model([noisy_in, sigma_in], ShowLevel()(noisy_in, sigma_in))
+    image = add_noise(np.full((64, 64), 0.5, np.float32), 30, np.random.default_rng(0))
+    np.testing.assert_allclose(denoise(model, image, 20), 20 / 255, rtol=1e-6)
+    assert denoise(model, image).mean() == pytest.approx(30 / 255, rel=0.1)  # estimated from the image
 
 
 @pytest.mark.parametrize("variant", ["dncnn", "dae"])
@@ -199,18 +253,51 @@ def test_blind_evaluation_reports_the_three_published_levels(tiny_images):
     assert evaluation.metrics["psnr"] == evaluation.metrics["psnr_25"] and "psnr_50" in evaluation.metrics
 
 
+def test_ffdnet_trains_blind_and_is_measured_at_each_published_level(tiny_images, tmp_path):
+    words = ["task=denoising", "model=ffdnet", f"data_dir={tiny_images}", *TINY, "baselines=nlm", "cache=false"]
+    result = train_once(words, tmp_path)
+    card = json.loads((tmp_path / "out" / "denoising_ffdnet.json").read_text())
+    assert card["data"]["sigma"] == "blind" and card["data"]["sigma_range"] == [0, 75]
+    assert [row["sigma"] for row in result.evaluation.table] == ["15"] * 3 + ["25"] * 3 + ["50"] * 3
+    assert {"psnr_15", "psnr_50", "nlm_psnr_50", "psnr"} <= set(card["metrics"])
+    with pytest.raises(ConfigError, match="sigma=blind only"):
+        Denoising().artifact(config(model="ffdnet", sigma="25"))
+
+
 @pytest.fixture
 def shipped_tiny_model(tiny_images, tmp_path, monkeypatch):
-    """Tiny `denoising` and `denoising_blind` models trained on the tiny sets, shipped into a private trained/."""
-    train_once(["task=denoising", f"data_dir={tiny_images}", *TINY, "baselines=none"], tmp_path)
-    train_once(["task=denoising", "sigma=blind", f"data_dir={tiny_images}", *TINY, "baselines=none"], tmp_path)
+    """Tiny `denoising`, `denoising_blind` and `denoising_ffdnet` models trained on the tiny sets, shipped into a
+    private trained/."""
+    for i, variant in enumerate([[], ["sigma=blind"], ["model=ffdnet"]]):  # each its own run folder, one out/
+        words = ["task=denoising", *variant, f"data_dir={tiny_images}", *TINY, "baselines=none"]
+        train([*words, "epochs=1", "verbose=0", f"run_dir={tmp_path / f'run{i}'}", f"out={tmp_path / 'out'}"])
+    ffdnet = saving.load_model(tmp_path / "out" / "denoising_ffdnet.keras")  # two steps barely leave the identity:
+    randomize_convolutions(ffdnet)  # random filters make its output depend on the level it is told
+    saving.save_model(ffdnet, tmp_path / "out" / "denoising_ffdnet.keras")
     monkeypatch.setenv("TOOLKIT_TRAINED", str(tmp_path / "out"))
     monkeypatch.setenv("TOOLKIT_DATA", str(tiny_images))
     return tmp_path / "out"
 
 
-def test_page_denoises_a_test_image_and_offers_the_result(shipped_tiny_model):
+def test_page_tells_ffdnet_the_noise_level_and_lets_the_user_change_it(shipped_tiny_model):
     page = app_page("denoising").run()
+    assert not page.exception and page.radio(key="model").value == "denoising_ffdnet"  # the first choice
+    page.slider(key="sigma").set_value(50).run()
+    told = page.slider(key="told_sigma_50")
+    assert told.value == 50 and not page.warning  # told the noise added; one model for every level
+    before = page.get("image")[1].proto.imgs[0].caption
+    told.set_value(10).run()
+    assert not page.exception and page.get("image")[1].proto.imgs[0].caption != before
+    page.checkbox(key="already_noisy").check().run()
+    told = [s for s in page.slider if s.key.startswith("told_sigma_")]
+    estimate = float(re.search(r"sigma = (\d+\.\d)", page.info[0].value).group(1))
+    assert not page.exception and len(told) == 1 and told[0].value == round(estimate)  # the image's own level
+
+
+def test_page_denoises_a_test_image_and_offers_the_result(shipped_tiny_model):
+    page = app_page("denoising")
+    page.session_state["model"] = "denoising"
+    page.run()
     assert not page.exception and not page.error
     page.selectbox(key="image").set_value("test002.png").run()
     page.slider(key="sigma").set_value(50).run()

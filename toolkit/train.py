@@ -125,11 +125,13 @@ def start_from(model: keras.Model, path: str) -> dict[str, str | float]:
     and, where a card lies beside the file, the training time of the whole chain that made it.
     """
     origin = {"file": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
-    cards = [Path(path).with_suffix(".json"), Path(path).parent / "metrics.json"]  # shipped, or in its run folder
+    # shipped, a finished run's card, or the clock of a run stopped early (its best.keras)
+    cards = [Path(path).with_suffix(".json"), Path(path).parent / "metrics.json", Path(path).parent / "clock.json"]
     card = next((card for card in cards if card.is_file()), None)
     if card:
         earlier = json.loads(card.read_text())
-        origin["chain_training_seconds"] = earlier.get("chain_training_seconds", earlier.get("training_seconds", 0))
+        spent = earlier.get("training_seconds", earlier.get("seconds", 0))  # a card's, or a run clock's
+        origin["chain_training_seconds"] = earlier.get("chain_training_seconds", spent)
     source = saving.load_model(path)
     theirs, ours = [w.shape for w in source.weights], [w.shape for w in model.weights]
     if theirs != ours:

@@ -1,4 +1,5 @@
-"""Denoising: add noise to a BSD68 image or a photo, or bring a noisy one (its level estimated); see DnCNN remove it."""
+"""Denoising: add noise to a BSD68 image or a photo, or bring a noisy one (its level estimated); see FFDNet or DnCNN
+remove it. FFDNet is told the noise level: the slider trades detail for smoothness."""
 
 import io
 
@@ -9,11 +10,13 @@ from PIL import Image
 from toolkit import pretrained, ui
 from toolkit.denoising.data import load_image_set
 from toolkit.denoising.inference import add_noise, denoise_channels, estimate_noise_sigma, noise_rng
+from toolkit.denoising.models import takes_noise_level
 from toolkit.denoising.quality import psnr, ssim, to_uint8
 from toolkit.errors import ToolkitError
 
 MAX_PIXELS = 2_000_000  # a 1600x1200 photo: tiled, about half a minute on two CPU cores
 MODELS = {  # shipped file -> what it is
+    "denoising_ffdnet": "FFDNet, one model for sigma 0-75, told the level",
     "denoising": "DnCNN, trained at sigma 25",
     "denoising_blind": "DnCNN blind, trained at sigma 0-55",
     "denoising_dae": "denoising autoencoder, sigma 25",
@@ -25,7 +28,8 @@ if not ui.require_shipped("denoising"):
 shipped = [name for name in MODELS if name in pretrained.list()]
 choice = st.radio("Model", shipped, format_func=MODELS.get, horizontal=True, key="model")
 model, card = ui.shipped_model(choice), ui.shipped_card(choice)
-metrics, trained_sigma = card["metrics"], card["config"]["sigma"]
+metrics, trained_sigma = card["metrics"], card["data"]["sigma"]  # "25" or "blind"
+told = takes_noise_level(model)
 measured = [s for s in ("15", "25", "50") if f"psnr_{s}" in metrics]
 st.caption(
     f"`{card['variant']}` ({card['parameters']:,} parameters), trained at sigma={trained_sigma}. On BSD68: "
@@ -76,15 +80,26 @@ try:
             f"Estimated noise level: sigma = {estimate:.1f} (0-255 scale; scikit-image's wavelet estimate)."
             + ("" if trained_sigma == "blind" else f" This model was trained at sigma={trained_sigma}.")
         )
+        level = estimate
         if trained_sigma != "blind" and abs(estimate - float(trained_sigma)) > 10:
             st.warning("The estimate is far from the model's training level: try the blind model.")
     else:
         sigma = st.slider("Noise level sigma (0-255 scale)", 5, 75, 25, step=5, key="sigma")
         if trained_sigma != "blind" and str(sigma) != str(trained_sigma):
             st.warning(f"This model was trained at sigma={trained_sigma}; other levels are outside its training.")
-        clean, noisy = image, add_noise(image, sigma, noise_rng(0, sigma, name))
+        clean, noisy, level = image, add_noise(image, sigma, noise_rng(0, sigma, name)), sigma
+    if told:  # the key follows the true or estimated level, so a new image or noise level resets the slider
+        level = st.slider(
+            "Noise level the model is told (0-255 scale)",
+            0,
+            75,
+            int(round(min(level, 75))),
+            key=f"told_sigma_{round(level)}",
+            help="Defaults to the noise added, or the level estimated from an image that is already noisy. "
+            "Lower keeps more detail (and more noise), higher smooths more.",
+        )
     with st.spinner("Denoising..."):
-        denoised = denoise_channels(model, noisy)
+        denoised = denoise_channels(model, noisy, level if told else None)
 except ToolkitError as err:
     ui.show_error(err)
     st.stop()

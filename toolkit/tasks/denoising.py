@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from toolkit import pretrained
-from toolkit.config import RunConfig
+from toolkit.config import RunConfig, require_choice
 from toolkit.data.paths import REPO_ROOT
 from toolkit.denoising.baselines import BASELINES, FigureCache
 from toolkit.denoising.data import PatchSampler, load_image_set
@@ -38,12 +38,14 @@ CACHE_DIR = REPO_ROOT / ".cache" / "denoising"
 @dataclass
 class DenoisingConfig(RunConfig):
     model: str = "dncnn"  # dncnn | ffdnet (told the noise level) | dae
+    dataset: str = "train400"  # training images (Train400, DnCNN's); the test set is BSD68
     sigma: str = "auto"  # training level on the 0-255 scale, or "blind" (uniform in [0, max_sigma] per patch);
     # auto: 25 for dncnn and dae, blind for ffdnet (which is always told the level)
     max_sigma: float | None = None  # top of the blind training range; default 55 (DnCNN-B), 75 for ffdnet
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 2e-3  # Adam, cosine-decayed over the run
+    clip_norm: float = 0.0  # clip each step's gradient to this global norm (0: no clipping); steadies FFDNet without BN
     patch_size: int = 40  # side of the square training patches (DnCNN: 40 for sigma 25)
     patches_per_epoch: int = 3200  # random noisy patches drawn from Train400 per epoch
     validation_images: int = 20  # held out from the end of Train400; patches with fixed noise
@@ -146,7 +148,8 @@ class Denoising(Task):
         return "_".join(parts)
 
     def data(self, config: DictConfig) -> Data:
-        images = [image for _, image in load_image_set("train400", config.data_dir, config.limit)]
+        require_choice("dataset", config.dataset, ["train400"])
+        images = [image for _, image in load_image_set(config.dataset, config.data_dir, config.limit)]
         held_out = min(config.validation_images, len(images) // 5)
         train, val = images[: len(images) - held_out], images[len(images) - held_out :]
         sigma, levels = training_sigma(config), blind_range(config)
@@ -171,7 +174,8 @@ class Denoising(Task):
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse", metrics=[patch_psnr])
+        clip = {"global_clipnorm": config.clip_norm} if config.clip_norm > 0 else {}
+        model.compile(optimizer=keras.optimizers.Adam(schedule, **clip), loss="mse", metrics=[patch_psnr])
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
         images = load_image_set("bsd68", config.data_dir, config.limit)
