@@ -24,8 +24,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common import write_results
-from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10
-from toolkit.data.paths import data_dir
+from toolkit.objects.data import DATASETS, load_object_split
 from toolkit.train import train
 
 RUNS = Path("runs/cifar_recipe")
@@ -59,11 +58,11 @@ def reencode(quality: int, root: Path) -> None:
     and the mean absolute pixel change it made (0-255) into root/change.json."""
     if (root / "change.json").exists():
         return
-    changes = []
+    changes, classes = [], DATASETS["cifar10"].classes
     for split in ("train", "test"):
-        images, labels = load_cifar10("objects", split, data_dir(), "files")
+        images, labels = load_object_split("cifar10", split)
         for index, (image, label) in enumerate(zip(images, labels)):
-            folder = root / "cifar-10-jpeg" / split / CIFAR10_CLASSES[label]
+            folder = root / "cifar-10-jpeg" / split / classes[label]
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.asarray(image)).save(folder / f"{index:05d}.jpg", quality=quality)
             again = np.asarray(Image.open(folder / f"{index:05d}.jpg"), np.float64)

@@ -7,7 +7,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bench.common import EpochTimer, best_time, write_results
-from toolkit.tasks.digits import Digits, DigitsConfig
+from toolkit import tasks
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (2048, 28, 28, 1)).astype("float32")
@@ -15,8 +15,8 @@ LABELS = RNG.integers(0, 10, 2048)
 
 
 def measure(variant: str) -> dict:
-    task = Digits()
-    config = OmegaConf.structured(DigitsConfig(model=variant, epochs=1))
+    task = tasks.get("digits")
+    config = OmegaConf.structured(task.Config(model=variant, epochs=1))
     model = task.build(config)
     task.compile(model, config, steps_per_epoch=16)
     timer = EpochTimer()
@@ -35,5 +35,5 @@ def measure(variant: str) -> dict:
 
 
 if __name__ == "__main__":
-    rows = [measure(variant) for variant in Digits.models]
+    rows = [measure(variant) for variant in tasks.get("digits").models]
     print(write_results("digits", rows).read_text())

@@ -12,7 +12,8 @@ from keras import layers
 from omegaconf import OmegaConf
 
 from bench.common import best_time, write_results
-from toolkit.tasks.objects import DATASETS, Objects, ObjectsConfig
+from toolkit import tasks
+from toolkit.objects.data import DATASETS
 
 NETWORKS = [  # (dataset, model, settings)
     ("fashion_mnist", "vgg_small", {}),
@@ -37,8 +38,8 @@ def flops(model: keras.Model) -> int:
 
 
 def measure(dataset: str, variant: str, settings: dict) -> dict:
-    task = Objects()
-    config = OmegaConf.structured(ObjectsConfig(dataset=dataset, model=variant, epochs=1, **settings))
+    task = tasks.get("objects")
+    config = OmegaConf.structured(task.Config(dataset=dataset, model=variant, epochs=1, **settings))
     model = task.build(config)
     task.compile(model, config, steps_per_epoch=TRAIN_IMAGES // config.batch_size)
     rng = np.random.default_rng(0)

@@ -1,4 +1,5 @@
-"""Digits: the three networks, training and evaluation through the CLIs, the shipped model and its page."""
+"""Digits: the three networks, the drawing preparation, training and evaluation through the CLIs, the shipped
+model and its page."""
 
 import hashlib
 import json
@@ -10,18 +11,27 @@ from omegaconf import OmegaConf
 
 from tests.harness import app_page, assert_round_trip, train_once
 from toolkit import pretrained, tasks
-from toolkit.data.idx import load_idx_split
-from toolkit.errors import ToolkitError
+from toolkit.digits.data import load_digit_split
+from toolkit.digits.models import build_cnn, build_lenet5, build_mlp
+from toolkit.digits.predict import drawing_to_mnist_digit
+from toolkit.errors import ConfigError, ToolkitError
 from toolkit.evaluate import evaluate
-from toolkit.tasks.digits import Digits, DigitsConfig, prepare_drawing
 from toolkit.train import train
 
-VARIANTS = ["mlp", "lenet5", "cnn"]
+BUILDERS = {"mlp": build_mlp, "lenet5": build_lenet5, "cnn": build_cnn}
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_settings_reach_the_packages_networks():
+    task = tasks.get("digits")
+    assert list(task.models) == list(BUILDERS)
+    model = task.build(OmegaConf.structured(task.Config(model="cnn", dropout=0.1, augment=False)))
+    assert not [layer.name for layer in model.layers if layer.name.startswith("random")]
+    assert {layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)} == {0.1, 0.2}
+
+
+@pytest.mark.parametrize("variant", list(BUILDERS))
 def test_variant_maps_raw_pixels_to_probabilities(variant, tmp_path):
-    model = Digits().build(OmegaConf.structured(DigitsConfig(model=variant)))
+    model = BUILDERS[variant]()
     pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("uint8")
     probabilities = model.predict(pixels, verbose=0)
     assert probabilities.shape == (4, 10)
@@ -30,7 +40,7 @@ def test_variant_maps_raw_pixels_to_probabilities(variant, tmp_path):
 
 
 def test_lenet5_has_the_papers_layer_sizes():
-    model = Digits().build(OmegaConf.structured(DigitsConfig(model="lenet5")))
+    model = build_lenet5()
     # C1 156, C3 2,416, C5/F 48,120, F6 10,164, output 850 (LeCun 1998, with full C3 connections)
     assert model.count_params() == 156 + 2416 + 48120 + 10164 + 850
 
@@ -74,6 +84,7 @@ class InterruptAfterSecondEpoch(keras.callbacks.Callback):
 def test_resume_continues_an_interrupted_run(tiny_mnist, tmp_path, monkeypatch):
     words = ["task=digits", "model=mlp", f"data_dir={tiny_mnist}", "batch_size=32", "verbose=0"]
     run_dir = f"run_dir={tmp_path / 'run'}"
+    Digits = type(tasks.get("digits"))
     fit = Digits.fit
     monkeypatch.setattr(Digits, "fit", lambda self, m, d, c, cb: fit(self, m, d, c, [*cb, InterruptAfterSecondEpoch()]))
     with pytest.raises(KeyboardInterrupt):
@@ -104,24 +115,32 @@ def test_evaluate_cli_measures_a_model_file(tiny_mnist, tmp_path):
     assert len(saved["details"]["confusion_matrix"]) == 10
 
 
-def test_prepare_drawing_centres_dark_ink_on_white():
+def test_a_drawing_is_centred_as_dark_ink_on_white():
     page = np.full((200, 120), 255, np.uint8)
     page[20:100, 10:30] = 0  # a vertical bar, top-left, dark on light
-    digit = prepare_drawing(page)
+    digit = drawing_to_mnist_digit(page)
     assert digit.shape == (28, 28, 1) and digit.max() == pytest.approx(255)
     rows, cols = np.nonzero(digit[..., 0] > 128)
     assert rows.max() - rows.min() + 1 == 20  # scaled so the longer side is 20 pixels, as in MNIST
     assert abs(rows.mean() - 14) < 1.5 and abs(cols.mean() - 14) < 1.5
 
 
-def test_prepare_drawing_refuses_an_empty_image():
+def test_an_empty_drawing_is_refused():
     with pytest.raises(Exception, match="looks empty"):
-        prepare_drawing(np.zeros((50, 50, 4)))
+        drawing_to_mnist_digit(np.zeros((50, 50, 4)))
+
+
+def test_dataset_names_the_digits_and_only_mnist_is_known(tiny_mnist, tmp_path):
+    images, labels = load_digit_split("mnist", "test", tiny_mnist, limit=10)
+    assert images.shape == (10, 28, 28, 1) and images.dtype == np.uint8 and labels.tolist() == list(range(10))
+    with pytest.raises(ConfigError, match="dataset=emnist: choose mnist"):
+        train_once(["task=digits", "dataset=emnist", f"data_dir={tiny_mnist}"], tmp_path)
+    assert not (tmp_path / "run").exists()  # refused before the trainer made a run folder
 
 
 def test_shipped_model_classifies_real_test_digits():
     model, card = pretrained.load("digits"), pretrained.card("digits")
-    images, labels = load_idx_split("digits", "mnist", "test")
+    images, labels = load_digit_split("mnist", "test")
     predicted = model.predict(images[:1000], verbose=0).argmax(-1)
     assert np.mean(predicted != labels[:1000]) < 0.01
     assert card["metrics"]["test_error_pct"] <= 0.5 and card["data"]["test"] == 10000
@@ -140,7 +159,7 @@ def test_home_lists_the_shipped_models_in_course_order():
     assert not home.exception
     table = home.dataframe[0].value
     assert "trained/digits.keras" in table["model file"].tolist()
-    assert list(dict.fromkeys(table["task"]))[:6] == list(tasks.COURSE_ORDER)
+    assert list(dict.fromkeys(table["task"])) == tasks.names()
 
 
 def test_router_runs():

@@ -7,19 +7,17 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tests.harness import assert_round_trip, run_script, train_once, write_idx_dataset
+from tests.harness import assert_round_trip, run_script, train_once
 from toolkit import layers as fast_layers  # not `import TestTimeFlips`: pytest would try to collect it
-from toolkit import saving
+from toolkit import saving, tasks
 from toolkit.classification import Lookahead, SparseCrossentropy
 from toolkit.grad_cam import grad_cam
+from toolkit.objects.data import load_object_split
+from toolkit.objects.models import adapt_whitening
 from toolkit.precision import fastest_precision, resolve_precision
 from toolkit.tasks.denoising import Denoising, DenoisingConfig
-from toolkit.tasks.objects import Objects, ObjectsConfig, adapt_whitening, load_split
 
-
-@pytest.fixture(scope="module")
-def tiny_fashion(tmp_path_factory):
-    return write_idx_dataset(tmp_path_factory.mktemp("data"), "fashion-mnist", train=64, test=20)
+OBJECTS = tasks.get("objects")
 
 
 def cpu_flags() -> set[str]:
@@ -132,8 +130,8 @@ def test_label_smoothing_loss_matches_the_smoothed_one_hot_targets():
 
 
 def test_skipinit_resnet_has_no_batchnorm_and_starts_as_the_identity_per_block():
-    config = OmegaConf.structured(ObjectsConfig(dataset="cifar10", model="resnet", depth=8, norm="none"))
-    model = Objects().build(config)
+    config = OmegaConf.structured(OBJECTS.Config(dataset="cifar10", model="resnet", depth=8, norm="none"))
+    model = OBJECTS.build(config)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
     gains = [layer for layer in model.layers if isinstance(layer, fast_layers.SkipInit)]
     assert len(gains) == 3 and all(float(layer.gain) == 0 for layer in gains)
@@ -150,9 +148,8 @@ def test_dncnn_without_batchnorm_has_biases_instead():
     "dataset, shape, bias_boost", [("fashion_mnist", (28, 28, 1), 1.0), ("cifar10", (32, 32, 3), 64.0)]
 )
 def test_airbench_maps_raw_pixels_to_probabilities_and_round_trips(dataset, shape, bias_boost, tmp_path):
-    config = ObjectsConfig(dataset=dataset, widths=[8, 16, 16], bias_boost=bias_boost, precision="float32")
-    config = OmegaConf.structured(config)
-    model = Objects().build(config)
+    config = OBJECTS.Config(dataset=dataset, widths=[8, 16, 16], bias_boost=bias_boost, precision="float32")
+    model = OBJECTS.build(OmegaConf.structured(config))
     pixels = np.random.default_rng(0).integers(0, 256, (3, *shape)).astype("float32")
     adapt_whitening(model, pixels)
     probabilities = model.predict(pixels, verbose=0)
@@ -165,7 +162,7 @@ def test_airbench_maps_raw_pixels_to_probabilities_and_round_trips(dataset, shap
 
 def test_float32_stem_keeps_input_and_whitening_out_of_bfloat16():
     settings = dict(widths=[8, 16, 16], cutout=8, float32_stem=True, precision="mixed_bfloat16")
-    model = Objects().build(OmegaConf.structured(ObjectsConfig(dataset="cifar10", **settings)))
+    model = OBJECTS.build(OmegaConf.structured(OBJECTS.Config(dataset="cifar10", **settings)))
     by_name = {layer.name: layer.compute_dtype for layer in model.layers}
     assert by_name["normalise"] == by_name["cutout"] == by_name["whitening"] == "float32"
     convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -176,7 +173,7 @@ def test_airbench_trains_through_the_cli_with_whitening_from_the_data(tiny_fashi
     words = ["task=objects", "widths=[8,16,16]", "validation_size=0", "batch_size=16", "precision=auto"]
     result = train_once([*words, f"data_dir={tiny_fashion}"], tmp_path)
     whitening = result.model.get_layer("whitening")
-    images = load_split("fashion_mnist", "train", str(tiny_fashion))[0][:48].astype("float32")  # the train part
+    images = load_object_split("fashion_mnist", "train", str(tiny_fashion))[0][:48].astype("float32")
     normalised = result.model.get_layer("normalise")(images)
     features = keras.ops.convert_to_numpy(whitening(normalised) - whitening.bias)[..., :4].reshape(-1, 4)
     np.testing.assert_allclose(features.T @ features / len(features), np.eye(4), atol=0.15)  # set from the data
@@ -201,4 +198,4 @@ print("ok", result.card["backend"], result.card["config"]["precision"], result.e
 
 def test_airbench_recipe_runs_unchanged_on_jax(tiny_fashion, tmp_path):
     stdout = run_script(JAX_SCRIPT, str(tiny_fashion), str(tmp_path))
-    assert f"ok jax {fastest_precision()} 20" in stdout
+    assert f"ok jax {fastest_precision()} 32" in stdout  # the tiny set's 32 test images

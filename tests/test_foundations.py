@@ -9,17 +9,17 @@ import pytest
 import streamlit as st
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as strategies
-from omegaconf import OmegaConf
 from streamlit.testing.v1 import AppTest
 
 from toolkit import pretrained, saving
+from toolkit.digits.models import build_cnn, build_lenet5, build_mlp
+from toolkit.digits.predict import CLASS_NAMES
 from toolkit.errors import InputError
 from toolkit.foundations import activations, conv_arithmetic, feature_maps, optimizers
 from toolkit.foundations.initialisation import weight_std
 from toolkit.foundations.network import MLP
 from toolkit.foundations.perceptron import Perceptron, accuracy, make_data, solve_xor
 from toolkit.foundations.propagation import propagate
-from toolkit.tasks.digits import CLASSES, Digits, DigitsConfig
 
 PAGES = Path(__file__).parents[1] / "apps" / "pages"
 
@@ -299,7 +299,8 @@ def test_every_optimizer_reaches_the_ravine_minimum_and_a_large_step_diverges():
 
 
 def _digits_model(variant: str) -> keras.Model:
-    return Digits().build(OmegaConf.structured(DigitsConfig(model=variant, precision="float32")))  # exact reference
+    """An untrained digits network, float32 (the global policy): an exact reference."""
+    return {"mlp": build_mlp, "lenet5": build_lenet5, "cnn": build_cnn}[variant]()
 
 
 def test_first_feature_map_is_the_convolution_written_out():
@@ -335,13 +336,26 @@ def test_tile_lays_out_normalised_images_with_white_gaps():
     assert feature_maps.tile(np.random.rand(4, 3, 3, 3)).shape == (3, 4 * 4 - 1, 3)  # RGB stays colour
 
 
-def test_prepare_image_uses_the_tasks_preparation():
+def test_a_users_image_gets_the_tasks_preparation():
     drawing = np.zeros((100, 100), np.uint8)
     drawing[20:80, 45:55] = 255
-    assert feature_maps.prepare_image("digits", drawing).shape == (28, 28, 1)
-    assert feature_maps.prepare_image("objects_cifar10", np.zeros((50, 70, 3), np.uint8)).shape == (32, 32, 3)
+    assert feature_maps.user_image_to_model_input("digits", drawing).shape == (28, 28, 1)
+    photo = np.zeros((50, 70, 3), np.uint8)
+    assert feature_maps.user_image_to_model_input("objects_cifar10", photo).shape == (32, 32, 3)
+    assert feature_maps.user_image_to_model_input("objects_fashion_mnist", photo).shape == (28, 28, 1)
     with pytest.raises(InputError, match="No image preparation for the model 'voices'"):
-        feature_maps.prepare_image("voices", drawing)
+        feature_maps.user_image_to_model_input("voices", drawing)
+
+
+def test_test_images_are_the_split_the_model_was_measured_on(tiny_mnist, tiny_fashion, monkeypatch):
+    monkeypatch.setenv("TOOLKIT_DATA", str(tiny_mnist))
+    images, labels = feature_maps.test_images("digits")
+    assert images.shape == (32, 28, 28, 1) and len(labels) == 32
+    monkeypatch.setenv("TOOLKIT_DATA", str(tiny_fashion))
+    images, labels = feature_maps.test_images("objects_fashion_mnist")
+    assert images.shape == (32, 28, 28, 1) and len(labels) == 32
+    with pytest.raises(InputError, match="No test images for the model 'voices'"):
+        feature_maps.test_images("voices")
 
 
 # --- pages --------------------------------------------------------------------------------------------------
@@ -399,7 +413,7 @@ def shipped_digits(tmp_path, monkeypatch, tiny_mnist):
     """An untrained digits CNN shipped in a private trained/ folder, with tiny MNIST as the data."""
     model = _digits_model("cnn")
     saving.save_model(model, tmp_path / "digits.keras")
-    card = {"variant": "cnn", "details": {"classes": CLASSES}}
+    card = {"variant": "cnn", "details": {"classes": CLASS_NAMES}}
     (tmp_path / "digits.json").write_text(json.dumps(card))
     monkeypatch.setenv("TOOLKIT_TRAINED", str(tmp_path))
     monkeypatch.setenv("TOOLKIT_DATA", str(tiny_mnist))

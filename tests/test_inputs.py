@@ -26,7 +26,8 @@ from toolkit.denoising.inference import denoise
 from toolkit.errors import InputError, ToolkitError
 from toolkit.images import decode_image
 from toolkit.separation.predict import decode_audio, load_mixture
-from toolkit.tasks import digits, inpainting, objects, transfer
+from toolkit.tasks import digits, inpainting, objects
+from toolkit.transfer.predict import square_photo
 
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_BYTES = 64 * 2**20  # peak Python/numpy allocation allowed for one small input
@@ -173,8 +174,8 @@ def test_objects_prepare_photo(image, dataset):
 
 @EXAMPLES
 @given(image=st.one_of(arrays, image_arrays), size=st.sampled_from([32, 224]))
-def test_transfer_prepare_photo(image, size):
-    photo = outcome(transfer.prepare_photo, image, size)
+def test_transfer_square_photo(image, size):
+    photo = outcome(square_photo, image, size)
     if photo is not None:
         assert photo.shape == (size, size, 3) and photo.dtype == np.uint8
 

@@ -1,4 +1,5 @@
-"""Objects: CIFAR-10 readers, the networks, training and evaluation through the CLIs, Grad-CAM and the page."""
+"""Objects: CIFAR-10 readers, the networks, photo preparation, training and evaluation through the CLIs, Grad-CAM
+and the page."""
 
 import json
 import pickle
@@ -12,18 +13,21 @@ from PIL import Image
 
 from tests.harness import app_page, assert_round_trip, train_once
 from tests.tiny_data import write_cifar_batch
-from toolkit import pretrained, saving
+from toolkit import pretrained, saving, tasks
 from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
 from toolkit.grad_cam import grad_cam, heatmap_overlay
-from toolkit.tasks.objects import DATASETS, Objects, ObjectsConfig, ZeroPadShortcut, load_split, prepare_photo
+from toolkit.objects.data import DATASETS, load_object_split
+from toolkit.objects.models import ZeroPadShortcut
+from toolkit.objects.predict import photo_to_dataset_image
 
-TASK = Objects()
+TASK = tasks.get("objects")
 
 
 def build(**settings) -> keras.Model:
-    return TASK.build(OmegaConf.structured(ObjectsConfig(**settings)))
+    """The network the objects task builds for these settings."""
+    return TASK.build(OmegaConf.structured(TASK.Config(**settings)))
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +126,7 @@ def test_cutout_blanks_one_square_per_training_image_only(tmp_path):
 
 def test_airbench94_settings_reach_the_network_and_the_optimizer():
     settings = dict(dataset="cifar10", widths=[8, 16, 16], activation="gelu", shift_fill="reflect", momentum=0.85)
-    config = OmegaConf.structured(ObjectsConfig(**settings))
+    config = OmegaConf.structured(TASK.Config(**settings))
     model = TASK.build(config)
     activations = {layer.activation.__name__ for layer in model.layers if isinstance(layer, keras.layers.Activation)}
     assert activations == {"gelu", "softmax"}
@@ -190,30 +194,30 @@ def test_evaluate_refuses_a_model_for_the_other_dataset(tiny_fashion, tmp_path):
 
 
 def test_limit_takes_a_random_subset(tiny_fashion):
-    images, labels = load_split("fashion_mnist", "test", str(tiny_fashion), limit=10)
+    images, labels = load_object_split("fashion_mnist", "test", str(tiny_fashion), limit=10)
     assert images.shape == (10, 28, 28, 1) and len(set(labels.tolist())) > 1
 
 
-def test_prepare_photo_inverts_light_backgrounds_for_fashion_mnist():
+def test_a_photo_on_a_light_background_is_inverted_for_fashion_mnist():
     photo = np.full((300, 200, 3), 240, np.uint8)
     photo[100:200, 60:140] = 20  # a dark garment on a light background
-    pixels = prepare_photo(photo, "fashion_mnist")
+    pixels = photo_to_dataset_image(photo, "fashion_mnist")
     assert pixels.shape == (28, 28, 1) and pixels.dtype == np.uint8
     assert pixels[14, 14, 0] > 200 and pixels[0, 0, 0] < 30  # light garment on black, as in the data set
 
 
-def test_prepare_photo_crops_the_centre_square_for_cifar():
+def test_a_photo_is_cropped_to_its_centre_square_for_cifar():
     photo = np.zeros((40, 80, 4), np.uint8)
     photo[:, 20:60] = (255, 0, 0, 255)  # the centre square is red
-    pixels = prepare_photo(photo, "cifar10")
+    pixels = photo_to_dataset_image(photo, "cifar10")
     assert pixels.shape == (32, 32, 3)
     assert pixels[..., 0].min() > 240 and pixels[..., 1:].max() < 15
 
 
 @pytest.mark.parametrize("shape", [(4, 4, 3), (20, 20, 2), (3, 20, 20, 3)])
-def test_prepare_photo_refuses_unusable_arrays(shape):
+def test_unusable_photo_arrays_are_refused(shape):
     with pytest.raises(InputError, match="8x8"):
-        prepare_photo(np.zeros(shape, np.uint8), "cifar10")
+        photo_to_dataset_image(np.zeros(shape, np.uint8), "cifar10")
 
 
 def cam_model() -> keras.Model:

@@ -26,7 +26,7 @@ SAVED_CLASS_MODULES = (
     "toolkit.layers",
     "toolkit.classification",
     "toolkit.denoising.models",
-    "toolkit.tasks.objects",
+    "toolkit.objects.models",
     "toolkit.separation.model",
     "toolkit.inpainting.dcgan",
 )

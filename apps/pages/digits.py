@@ -4,14 +4,14 @@ import numpy as np
 import streamlit as st
 
 from toolkit import ui
-from toolkit.data.idx import load_idx_split
+from toolkit.digits.data import load_digit_split
+from toolkit.digits.predict import CLASS_NAMES, SHIPPED_MODEL, drawing_to_mnist_digit
 from toolkit.errors import ToolkitError
-from toolkit.tasks.digits import CLASSES, prepare_drawing
 
 st.title("Digits")
-if not ui.require_shipped("digits"):
+if not ui.require_shipped(SHIPPED_MODEL):
     st.stop()
-model, card = ui.shipped_model("digits"), ui.shipped_card("digits")
+model, card = ui.shipped_model(SHIPPED_MODEL), ui.shipped_card(SHIPPED_MODEL)
 st.caption(
     f"Model `{card['variant']}`: {card['metrics']['test_error_pct']:.2f}% error on MNIST's "
     f"{card['metrics']['test_examples']:,} test digits."
@@ -20,7 +20,7 @@ st.caption(
 
 @st.cache_data
 def mnist_test() -> tuple[np.ndarray, np.ndarray]:
-    return load_idx_split("digits", "mnist", "test")
+    return load_digit_split("mnist", "test")
 
 
 sources = (["Draw"] if ui.drawing_canvas_available() else []) + ["Upload", "MNIST test image"]
@@ -30,11 +30,11 @@ try:
     if source == "Draw":
         drawing = ui.drawing_canvas()
         if drawing is not None:
-            image = prepare_drawing(drawing)
+            image = drawing_to_mnist_digit(drawing)
     elif source == "Upload":
         uploaded = st.file_uploader("An image of one digit", type=ui.IMAGE_TYPES, key="upload")
         if uploaded is not None:
-            image = prepare_drawing(ui.read_uploaded_image(uploaded, mode="L", max_pixels=4_000_000))
+            image = drawing_to_mnist_digit(ui.read_uploaded_image(uploaded, mode="L", max_pixels=4_000_000))
     else:
         images, labels = mnist_test()
         index = st.number_input("Test image", 0, len(images) - 1, 0, key="index")
@@ -51,7 +51,7 @@ probabilities = model.predict(image[None].astype("float32"), verbose=0)[0]
 predicted = int(probabilities.argmax())
 left, right = st.columns(2)
 left.image(ui.enlarge(image).astype("uint8"), caption="what the model sees (28x28)")
-right.metric("Prediction", CLASSES[predicted], f"{probabilities[predicted]:.1%} sure", delta_color="off")
+right.metric("Prediction", CLASS_NAMES[predicted], f"{probabilities[predicted]:.1%} sure", delta_color="off")
 if truth is not None:
     right.write(f"True label: **{truth}**")
-right.bar_chart({"probability": dict(zip(CLASSES, probabilities.tolist()))})
+right.bar_chart({"probability": dict(zip(CLASS_NAMES, probabilities.tolist()))})

@@ -9,10 +9,10 @@ from toolkit.foundations.feature_maps import (
     IMAGE_MODELS,
     feature_maps,
     first_layer_filters,
-    prepare_image,
     spatial_layers,
     test_images,
     tile,
+    user_image_to_model_input,
 )
 
 MAX_MAPS = 64  # feature maps shown per layer
@@ -58,11 +58,11 @@ try:
     elif source == "Upload":
         uploaded = st.file_uploader("An image", type=ui.IMAGE_TYPES, key="upload")
         if uploaded is not None:
-            image = prepare_image(name, ui.read_uploaded_image(uploaded, max_pixels=16_000_000))
+            image = user_image_to_model_input(name, ui.read_uploaded_image(uploaded, max_pixels=16_000_000))
     else:
         drawing = ui.drawing_canvas()
         if drawing is not None:
-            image = prepare_image(name, drawing[..., :3].astype(np.uint8))
+            image = user_image_to_model_input(name, drawing[..., :3].astype(np.uint8))
 except ToolkitError as err:
     ui.show_error(err)
     st.stop()

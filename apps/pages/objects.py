@@ -7,7 +7,8 @@ from toolkit import ui
 from toolkit.classification import confusion_matrix_figure
 from toolkit.errors import ToolkitError
 from toolkit.grad_cam import grad_cam, heatmap_overlay
-from toolkit.tasks.objects import DATASETS, artifact_name, load_split, prepare_photo
+from toolkit.objects.data import DATASETS, load_object_split
+from toolkit.objects.predict import artifact_name, photo_to_dataset_image
 
 ZOOM = 8  # screen pixels per image pixel
 
@@ -27,7 +28,7 @@ st.caption(
 
 @st.cache_data
 def test_split(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    return load_split(dataset, "test")
+    return load_object_split(dataset, "test")
 
 
 source = st.radio("Input", ["Test image", "Upload a photo"], horizontal=True, key="source")
@@ -36,7 +37,7 @@ try:
     if source == "Upload a photo":
         uploaded = st.file_uploader("A photo of one object", type=ui.IMAGE_TYPES, key="upload")
         if uploaded is not None:
-            image = prepare_photo(ui.read_uploaded_image(uploaded, max_pixels=16_000_000), dataset)
+            image = photo_to_dataset_image(ui.read_uploaded_image(uploaded, max_pixels=16_000_000), dataset)
     else:
         images, labels = test_split(dataset)
         index = st.number_input("Test image", 0, len(images) - 1, 0, key="index")

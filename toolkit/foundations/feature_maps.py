@@ -11,35 +11,44 @@ import keras
 import numpy as np
 from keras import layers
 
-from toolkit.data.idx import load_idx_split
+from toolkit.digits.data import load_digit_split
+from toolkit.digits.predict import SHIPPED_MODEL as DIGITS_MODEL
+from toolkit.digits.predict import drawing_to_mnist_digit
 from toolkit.errors import InputError
-from toolkit.tasks import digits, objects
+from toolkit.objects.data import DATASETS as OBJECT_DATASETS
+from toolkit.objects.data import load_object_split
+from toolkit.objects.predict import artifact_name, photo_to_dataset_image
 
 # The shipped image classifiers in trained/ worth looking inside, with a description for the page.
 IMAGE_MODELS = {
-    "digits": "MNIST digits",
-    objects.artifact_name("fashion_mnist"): "Fashion-MNIST objects",
-    objects.artifact_name("cifar10"): "CIFAR-10 objects",
+    DIGITS_MODEL: "MNIST digits",
+    artifact_name("fashion_mnist"): "Fashion-MNIST objects",
+    artifact_name("cifar10"): "CIFAR-10 objects",
 }
 
 
-def prepare_image(model_name: str, image: np.ndarray) -> np.ndarray:
+def _objects_dataset(model_name: str) -> str | None:
+    """The data set of the shipped objects model `model_name`, or None when it is not one."""
+    return next((dataset for dataset in OBJECT_DATASETS if model_name == artifact_name(dataset)), None)
+
+
+def user_image_to_model_input(model_name: str, image: np.ndarray) -> np.ndarray:
     """A user's drawing or photo as the shipped model `model_name` takes it (the task's own preparation)."""
-    if model_name == "digits":
-        return digits.prepare_drawing(image)
-    for dataset in objects.DATASETS:
-        if model_name == objects.artifact_name(dataset):
-            return objects.prepare_photo(image, dataset)
+    if model_name == DIGITS_MODEL:
+        return drawing_to_mnist_digit(image)
+    dataset = _objects_dataset(model_name)
+    if dataset is not None:
+        return photo_to_dataset_image(image, dataset)
     raise InputError(f"No image preparation for the model '{model_name}'. Models: {', '.join(IMAGE_MODELS)}.")
 
 
 def test_images(model_name: str) -> tuple[np.ndarray, np.ndarray]:
     """The test split the model `model_name` was measured on: uint8 images (N, H, W, C), labels (N,)."""
-    if model_name == "digits":
-        return load_idx_split("digits", "mnist", "test")
-    for dataset in objects.DATASETS:
-        if model_name == objects.artifact_name(dataset):
-            return objects.load_split(dataset, "test")
+    if model_name == DIGITS_MODEL:
+        return load_digit_split("mnist", "test")
+    dataset = _objects_dataset(model_name)
+    if dataset is not None:
+        return load_object_split(dataset, "test")
     raise InputError(f"No test images for the model '{model_name}'. Models: {', '.join(IMAGE_MODELS)}.")
 
 
