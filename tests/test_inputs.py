@@ -23,10 +23,13 @@ from PIL import Image
 from toolkit.data.image_folder import read_image
 from toolkit.data.image_zip import extract_image_zip
 from toolkit.denoising.inference import denoise
+from toolkit.digits.predict import drawing_to_mnist_digit
 from toolkit.errors import InputError, ToolkitError
 from toolkit.images import decode_image
+from toolkit.objects.data import DATASETS as OBJECT_DATASETS
+from toolkit.objects.predict import photo_to_dataset_image
 from toolkit.separation.predict import decode_audio, load_mixture
-from toolkit.tasks import digits, inpainting, objects
+from toolkit.tasks import inpainting
 from toolkit.transfer.predict import square_photo
 
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -152,24 +155,24 @@ def test_read_image_takes_any_file(data, tmp_path_factory):
 
 @EXAMPLES
 @given(image=st.one_of(arrays, image_arrays))
-def test_digits_prepare_drawing(image):
-    digit = outcome(digits.prepare_drawing, image)
+def test_digits_drawing_to_mnist_digit(image):
+    digit = outcome(drawing_to_mnist_digit, image)
     if digit is not None:
         assert digit.shape == (28, 28, 1) and np.isfinite(digit).all()
         assert digit.min() >= 0 and digit.max() <= 255
 
 
-def test_digits_prepare_drawing_with_no_channels():
+def test_digits_drawing_to_mnist_digit_with_no_channels():
     with pytest.raises(InputError, match="channels"):
-        digits.prepare_drawing(np.zeros((16, 16, 0), np.uint8))
+        drawing_to_mnist_digit(np.zeros((16, 16, 0), np.uint8))
 
 
 @EXAMPLES
-@given(image=st.one_of(arrays, image_arrays), dataset=st.sampled_from(sorted(objects.DATASETS)))
-def test_objects_prepare_photo(image, dataset):
-    photo = outcome(objects.prepare_photo, image, dataset)
+@given(image=st.one_of(arrays, image_arrays), dataset=st.sampled_from(sorted(OBJECT_DATASETS)))
+def test_objects_photo_to_dataset_image(image, dataset):
+    photo = outcome(photo_to_dataset_image, image, dataset)
     if photo is not None:
-        assert photo.shape == objects.DATASETS[dataset].shape and photo.dtype == np.uint8
+        assert photo.shape == OBJECT_DATASETS[dataset].shape and photo.dtype == np.uint8
 
 
 @EXAMPLES

@@ -18,8 +18,8 @@ from toolkit.data.cifar import load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import load_tfds_flowers
 from toolkit.errors import ConfigError
+from toolkit.objects.data import load_object_split
 from toolkit.tasks.inpainting import IMAGE_SHAPES, InpaintingConfig, load_images
-from toolkit.tasks.objects import load_split
 from toolkit.tasks.transfer import FLOWERS, TransferConfig, class_names, load_splits, stratified_split
 from toolkit.train import train
 
@@ -34,7 +34,7 @@ def mock_tfds():
     ("load", "shape"),
     [
         (lambda split, root: load_idx_split("digits", "mnist", split, root, "tfds"), (28, 28, 1)),
-        (lambda split, root: load_split("fashion_mnist", split, root, source="tfds"), (28, 28, 1)),
+        (lambda split, root: load_object_split("fashion_mnist", split, root, source="tfds"), (28, 28, 1)),
         (lambda split, root: load_cifar10("objects", split, root, "tfds"), (32, 32, 3)),
     ],
     ids=["mnist", "fashion_mnist", "cifar10"],
