@@ -18,19 +18,12 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from bench.common import write_results
+from toolkit import tasks
 from toolkit.classification import compile_classifier
 from toolkit.data.image_folder import list_image_folder
 from toolkit.precision import dtype_policy
-from toolkit.tasks.transfer import (
-    TransferConfig,
-    build_transfer,
-    class_names,
-    dataset_root,
-    linear_probe_accuracy,
-    load_splits,
-    pooled_features,
-    set_trainable,
-)
+from toolkit.transfer.data import FLOWERS, class_names, load_photo_splits, photo_folder
+from toolkit.transfer.models import build_transfer, linear_probe_accuracy, pooled_features, set_trainable
 
 SIZES = (16, 32, 48, 64, 96)
 PROBE_SIZES = (160, 224)
@@ -49,7 +42,7 @@ def detail_lost(paths, size: int) -> float:
 
 
 def resolution_rows(config) -> list[dict]:
-    paths = list_image_folder(dataset_root(config))[0][::SAMPLE_EVERY]
+    paths = list_image_folder(photo_folder(config.dataset, config.data_dir))[0][::SAMPLE_EVERY]
     return [
         {"measure": f"grey-level change of a round trip through {s}x{s}", "value": detail_lost(paths, s)} for s in SIZES
     ]
@@ -57,16 +50,15 @@ def resolution_rows(config) -> list[dict]:
 
 def probe_rows(config) -> list[dict]:
     rows = []
+    classes = len(class_names(config.dataset, config.source, config.data_dir))
     for size in PROBE_SIZES:
-        sized = OmegaConf.merge(config, {"image_size": size})
-        splits = load_splits(sized)
-        model = build_transfer(sized)
+        splits = load_photo_splits(config.dataset, size, config.source, config.data_dir)
+        model = build_transfer(classes, size)
         start = time.perf_counter()
         (f_train, y_train), (f_test, y_test) = (
             (pooled_features(model, images), labels) for images, labels in (splits["train"], splits["test"])
         )
         seconds = time.perf_counter() - start
-        classes = len(class_names(config))
         accuracy = linear_probe_accuracy(f_train, y_train, f_test, y_test, classes, config.seed, config.probe_epochs)
         rows.append({"measure": f"linear probe test accuracy, photos at {size}x{size}", "value": accuracy})
         images = len(y_train) + len(y_test)
@@ -78,10 +70,10 @@ def speed_rows(config, batch: int = 32, steps: int = 6) -> list[dict]:
     """Stage-2 training images/s of Lite0 (block4a onwards trained) on random pixels, after a warm-up step."""
     rows = []
     pixels = np.random.default_rng(0).integers(0, 256, (batch * steps, 224, 224, 3)).astype("uint8")
-    labels = np.arange(batch * steps) % 5
+    labels = np.arange(batch * steps) % len(FLOWERS)
     for precision in PRECISIONS:
         with dtype_policy(precision):
-            model = build_transfer(config)
+            model = build_transfer(len(FLOWERS), 224)
         set_trainable(model, "block4a")
         compile_classifier(model, OmegaConf.merge(config, {"epochs": 1}), steps)
         model.fit(pixels[:batch], labels[:batch], batch_size=batch, verbose=0)
@@ -93,7 +85,7 @@ def speed_rows(config, batch: int = 32, steps: int = 6) -> list[dict]:
 
 
 if __name__ == "__main__":
-    config = OmegaConf.structured(TransferConfig())
+    config = OmegaConf.structured(tasks.get("transfer").Config())
     rows = resolution_rows(config) + probe_rows(config) + speed_rows(config)
     notes = (
         f"flower_photos: every {SAMPLE_EVERY}th photo for the round trips; the probe uses the fixed 70/15/15 split "

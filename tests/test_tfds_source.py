@@ -20,8 +20,8 @@ from toolkit.data.tfds_source import load_tfds_flowers
 from toolkit.errors import ConfigError
 from toolkit.objects.data import load_object_split
 from toolkit.tasks.inpainting import IMAGE_SHAPES, InpaintingConfig, load_images
-from toolkit.tasks.transfer import FLOWERS, TransferConfig, class_names, load_splits, stratified_split
 from toolkit.train import train
+from toolkit.transfer.data import FLOWERS, class_names, load_photo_splits, stratified_split
 
 
 @pytest.fixture
@@ -47,12 +47,12 @@ def test_official_splits_arrive_as_the_file_readers_arrays(mock_tfds, tmp_path, 
 
 
 def test_tf_flowers_is_cut_into_the_transfer_splits_like_the_folder(mock_tfds, tmp_path):
-    config = OmegaConf.structured(TransferConfig(source="tfds", data_dir=str(tmp_path), image_size=32))
     images, labels = load_tfds_flowers("transfer", FLOWERS, (32, 32), "flower_photos/<class>/*.jpg", tmp_path)
     assert images.shape == (4, 32, 32, 3) and images.dtype == np.uint8 and labels.dtype == np.int32
     assert np.all(np.diff(labels) >= 0) and labels.max() < len(FLOWERS)  # grouped by class, as the folders list them
-    assert class_names(config) == FLOWERS
-    for (part_images, part_labels), index in zip(load_splits(config).values(), stratified_split(labels)):
+    assert class_names("flower_photos", "tfds", tmp_path) == FLOWERS
+    splits = load_photo_splits("flower_photos", 32, "tfds", tmp_path)
+    for (part_images, part_labels), index in zip(splits.values(), stratified_split(labels)):
         np.testing.assert_array_equal(part_labels, labels[index])
         np.testing.assert_array_equal(part_images, images[index])
 
@@ -96,4 +96,4 @@ def test_unknown_source_and_a_folder_without_tfds_copy_are_config_errors(tmp_pat
     with pytest.raises(ConfigError, match="files .* or tfds"):
         load_idx_split("digits", "mnist", "train", tmp_path, "kaggle")
     with pytest.raises(ConfigError, match="dataset=my_photos needs source=files"):
-        class_names(OmegaConf.structured(TransferConfig(source="tfds", dataset="my_photos")))
+        class_names("my_photos", "tfds")

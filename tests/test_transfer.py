@@ -17,16 +17,10 @@ from toolkit.data.image_folder import fit_image, read_image
 from toolkit.data.image_zip import extract_image_zip
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
-from toolkit.tasks.transfer import (
-    Transfer,
-    TransferConfig,
-    class_probabilities,
-    fit_head_on_folder,
-    load_splits,
-    prepare_photo,
-    set_trainable,
-    stratified_split,
-)
+from toolkit.tasks.transfer import Transfer, TransferConfig
+from toolkit.transfer.data import load_photo_splits, stratified_split
+from toolkit.transfer.models import set_trainable
+from toolkit.transfer.predict import class_probabilities, fit_head_on_folder, square_photo
 
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
 LITE0_LEARNABLE = 4_652_008  # the PyTorch state dict's weights and biases (BN statistics not counted)
@@ -171,7 +165,7 @@ def test_split_is_stratified_and_fixed(shapes):
     assert np.bincount(labels[test]).tolist() == [15, 6, 3]
     assert not set(train) & set(test) and not set(val) & set(test)
     np.testing.assert_array_equal(stratified_split(labels)[2], test)
-    splits = load_splits(config_for(shapes))
+    splits = load_photo_splits("shapes", 32, data_dir=shapes)
     images, labels = splits["train"]
     assert images.shape == (18, 32, 32, 3) and images.dtype == np.uint8
     assert sorted(np.bincount(labels).tolist()) == [6, 6, 6]
@@ -179,13 +173,13 @@ def test_split_is_stratified_and_fixed(shapes):
 
 def test_missing_or_bad_data_is_a_clear_error(tmp_path, shapes):
     with pytest.raises(DataNotFoundError, match="daisy"):
-        load_splits(OmegaConf.structured(TransferConfig(data_dir=str(tmp_path))))
+        load_photo_splits(data_dir=tmp_path)
     with pytest.raises(ConfigError, match="backbone_weights"):
         Transfer().build(config_for(shapes, backbone="mobilenet_v2"))
     with pytest.raises(ConfigError, match="ship_dtype=int8"):  # at build time, before any training
         Transfer().build(config_for(shapes, ship_dtype="int8"))
     with pytest.raises(InputError, match="RGB"):
-        prepare_photo(np.zeros((40, 40)), 32)
+        square_photo(np.zeros((40, 40)), 32)
 
 
 def test_one_resize_policy_for_files_uploads_and_tfds(tmp_path):
@@ -197,7 +191,7 @@ def test_one_resize_policy_for_files_uploads_and_tfds(tmp_path):
     from_file = read_image(tmp_path / "wide.png", (224, 224))
     # Squashed, the bands would be 28 px wide; cropped, only the filter's edge taps (a few levels) see them.
     assert from_file.shape == (224, 224, 3) and from_file[..., 0].max() < 16 and from_file[..., 2].min() > 240
-    np.testing.assert_array_equal(prepare_photo(photo, 224), from_file)  # an upload: the same pixels
+    np.testing.assert_array_equal(square_photo(photo, 224), from_file)  # an upload: the same pixels
     np.testing.assert_array_equal(np.asarray(fit_image(Image.fromarray(photo), (224, 224))), from_file)  # tfds
     tall = read_image(tmp_path / "wide.png", (64, 32))  # a tall target: the centre 120x240 strip
     assert tall.shape == (64, 32, 3) and tall[..., 0].max() < 16
@@ -239,7 +233,7 @@ def test_both_stages_train_and_ship_a_loadable_model(shapes, tmp_path):
 
 
 def test_variants_save_and_load(shapes, tmp_path):
-    images = load_splits(config_for(shapes))["test"][0]
+    images = load_photo_splits("shapes", 32, data_dir=shapes)["test"][0]
     for variant in ("transfer", "scratch"):
         model = Transfer().build(config_for(shapes, model=variant))
         loaded = assert_round_trip(model, images, tmp_path)

@@ -6,12 +6,13 @@ import keras
 import numpy as np
 import streamlit as st
 
-from toolkit import backbones, ui
+from toolkit import ui
 from toolkit.backbones.convert_efficientnet_lite0 import sample_photos
 from toolkit.data.image_folder import read_image
 from toolkit.data.image_zip import extract_image_zip
 from toolkit.errors import ToolkitError
-from toolkit.tasks.transfer import class_probabilities, fit_head_on_folder, imagenet_top5, test_image_paths
+from toolkit.transfer.data import split_photo_paths
+from toolkit.transfer.predict import class_probabilities, fit_head_on_folder, imagenet_top5, load_imagenet_classifier
 
 MODEL = "transfer_flower_photos"
 MAX_ZIP_MB = 50
@@ -26,12 +27,12 @@ st.caption(
 
 @st.cache_resource(show_spinner="Loading the ImageNet backbone...")
 def imagenet_classifier() -> keras.Model:
-    return backbones.load_efficientnet_lite0(include_top=True, input_shape=(224, 224, 3))
+    return load_imagenet_classifier()
 
 
 @st.cache_data
 def flower_test_paths() -> list[tuple[str, str]]:
-    return test_image_paths()
+    return split_photo_paths("test")
 
 
 def photo_picker() -> tuple[np.ndarray | None, str | None]:
