@@ -8,7 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from tests.harness import app_page, assert_round_trip, train_once
+from tests.harness import app_page, train_once
+from tests.tiny_data import SHAPES_CLASSES
 from toolkit import backbones, pretrained
 from toolkit.backbones import efficientnet_lite
 from toolkit.backbones.convert_efficientnet_lite0 import load_state_dict, sample_photos
@@ -18,8 +19,8 @@ from toolkit.data.image_zip import extract_image_zip
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
 from toolkit.tasks.transfer import Transfer, TransferConfig
-from toolkit.transfer.data import load_photo_splits, stratified_split
-from toolkit.transfer.models import set_trainable
+from toolkit.transfer.data import load_photo_splits, split_photo_paths, stratified_split
+from toolkit.transfer.models import build_scratch, build_transfer, set_trainable
 from toolkit.transfer.predict import class_probabilities, fit_head_on_folder, square_photo
 
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
@@ -169,6 +170,8 @@ def test_split_is_stratified_and_fixed(shapes):
     images, labels = splits["train"]
     assert images.shape == (18, 32, 32, 3) and images.dtype == np.uint8
     assert sorted(np.bincount(labels).tolist()) == [6, 6, 6]
+    test_paths = split_photo_paths("test", "shapes", shapes)  # the page's picker: the same test photos, undecoded
+    assert [SHAPES_CLASSES.index(name) for _, name in test_paths] == splits["test"][1].tolist()
 
 
 def test_missing_or_bad_data_is_a_clear_error(tmp_path, shapes):
@@ -232,13 +235,13 @@ def test_both_stages_train_and_ship_a_loadable_model(shapes, tmp_path):
     assert result.card["data"]["train"] == 18
 
 
-def test_variants_save_and_load(shapes, tmp_path):
-    images = load_photo_splits("shapes", 32, data_dir=shapes)["test"][0]
-    for variant in ("transfer", "scratch"):
-        model = Transfer().build(config_for(shapes, model=variant))
-        loaded = assert_round_trip(model, images, tmp_path)
-        stem = loaded.get_layer("backbone").get_layer("stem_conv")
-        assert stem.trainable == (variant == "scratch")  # scratch trains every layer; transfer starts frozen
+def test_builders_take_the_class_count_and_read_no_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOOLKIT_DATA", str(tmp_path / "nothing here"))
+    for build in (build_transfer, build_scratch):
+        model = build(4, 32)
+        assert model.output.shape == (None, 4) and model.input.shape == (None, 32, 32, 3)
+        stem = model.get_layer("backbone").get_layer("stem_conv")
+        assert stem.trainable == (build is build_scratch)  # scratch trains every layer; transfer starts frozen
 
 
 def test_evaluate_prints_stages_and_label_budgets(shapes, tmp_path, capsys):
