@@ -96,7 +96,7 @@ def test_a_tiny_run_ships_a_model_that_loads_in_a_fresh_process(name, request, t
         "inputs = pickle.loads(open(sys.argv[2], 'rb').read())\n"
         "assert not [m for m in sys.modules if m.startswith('toolkit.tasks.') and m != 'toolkit.tasks.base']\n"
         "for i, out in enumerate(keras.tree.flatten(model.predict(inputs, verbose=0))):\n"
-        "    np.save(f'{sys.argv[3]}/out{i}.npy', np.asarray(out))\n"
+        "    np.save(f'{sys.argv[3]}/out{i}.npy', np.asarray(out, 'float32'))\n"  # bfloat16 has no .npy type
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(shipped), str(tmp_path / "inputs.pkl"), str(tmp_path)],
@@ -107,7 +107,7 @@ def test_a_tiny_run_ships_a_model_that_loads_in_a_fresh_process(name, request, t
     )
     assert done.returncode == 0, done.stderr[-3000:]
     for i, want in enumerate(expected):
-        np.testing.assert_allclose(np.load(tmp_path / f"out{i}.npy"), want, atol=1e-4)
+        np.testing.assert_allclose(np.load(tmp_path / f"out{i}.npy"), np.asarray(want, "float32"), atol=1e-4)
 
 
 @pytest.mark.parametrize("name", tasks.names())
