@@ -16,10 +16,11 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bench.common import RESULTS, best_time, write_results
+from toolkit import tasks
 from toolkit.inpainting.dcgan import DCGAN
+from toolkit.inpainting.evaluation import default_search_steps
 from toolkit.inpainting.masks import make_mask
 from toolkit.inpainting.search import SearchSettings, inpaint, latent_search
-from toolkit.tasks.inpainting import Inpainting, InpaintingConfig, search_settings
 
 STEPS = 50
 BATCH_SIZES = (1, 4, 16, 64)
@@ -134,11 +135,11 @@ def speed() -> None:
 
 
 def main(dataset: str = "fashion_mnist") -> None:
-    task = Inpainting()
-    config = OmegaConf.structured(InpaintingConfig(dataset=dataset))
+    task = tasks.get("inpainting")
+    config = OmegaConf.structured(task.Config(dataset=dataset))
     gan = task.build(config)
     task.compile(gan, config, steps_per_epoch=1)
-    shape, steps = gan.image_shape, search_settings(config).steps
+    shape, steps = gan.image_shape, default_search_steps(dataset)
     rng = np.random.default_rng(0)
     rows = []
     for batch in BATCH_SIZES:

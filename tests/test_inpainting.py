@@ -26,16 +26,11 @@ from toolkit.errors import ConfigError, DataNotFoundError, InputError
 from toolkit.evaluate import evaluate
 from toolkit.inpainting.blend import poisson_blend
 from toolkit.inpainting.classic import CLASSIC_METHODS, psnr, ssim
+from toolkit.inpainting.data import fit_to_dataset, load_images
 from toolkit.inpainting.dcgan import DCGAN, NORMS
 from toolkit.inpainting.masks import MASKS, check_mask, contextual_weights, make_mask, mask_from_drawing
 from toolkit.inpainting.search import SearchSettings, combine_starts, inpaint, latent_search
-from toolkit.tasks.inpainting import (
-    InpaintingConfig,
-    evaluation_image_count,
-    load_images,
-    prepare_image,
-    search_settings,
-)
+from toolkit.tasks.inpainting import InpaintingConfig, evaluation_image_count, search_settings
 
 TINY = ["filters=4", "latent_dim=8", "batch_size=32", "images=4", "steps=3", "starts=2"]
 COLOUR = (32, 32, 3)
@@ -217,32 +212,31 @@ def test_loaders_read_the_colour_sets_in_their_official_layouts(tmp_path):
             photo = np.zeros((128, 96, 3), np.uint8)
             photo[16:112] = 255  # a white square between black bars: the centre crop keeps the square alone
             Image.fromarray(photo).save(tmp_path / "flower_photos" / cls / f"{i}.jpg")
-    cifar = load_images(OmegaConf.structured(InpaintingConfig(dataset="cifar10", data_dir=str(tmp_path))), "test")
-    config = InpaintingConfig(dataset="flower_photos", data_dir=str(tmp_path))
-    flowers = load_images(OmegaConf.structured(config), "train")
+    cifar = load_images("cifar10", "test", str(tmp_path))
+    flowers = load_images("flower_photos", "train", str(tmp_path))
     assert cifar.shape == (10, 32, 32, 3) and flowers.shape == (13, 64, 64, 3)  # 15 photos, every tenth held out
     assert flowers.min() > 200  # cropped to the square, not squashed with the bars (JPEG rings a little)
 
 
 def test_unknown_dataset_and_missing_data_give_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="Unknown dataset 'svhn'"):
-        load_images(OmegaConf.structured(InpaintingConfig(dataset="svhn")), "train")
+        load_images("svhn", "train")
     with pytest.raises(DataNotFoundError, match="fashion-mnist"):
-        load_images(OmegaConf.structured(InpaintingConfig(data_dir=str(tmp_path))), "train")
+        load_images("fashion_mnist", "train", str(tmp_path))
 
 
-def test_prepare_image_sizes_uploads_like_the_training_images():
+def test_fit_to_dataset_sizes_uploads_like_the_training_images():
     photo = np.full((100, 60, 3), 255, np.uint8)
-    grey = prepare_image(photo, "fashion_mnist")
+    grey = fit_to_dataset(photo, "fashion_mnist")
     assert grey.shape == (32, 32, 1) and grey[2:30, 2:30].min() == pytest.approx(1) and grey[0].max() == 0
-    assert prepare_image(photo[..., 0], "flower_photos").shape == (64, 64, 3)
+    assert fit_to_dataset(photo[..., 0], "flower_photos").shape == (64, 64, 3)
     bars = np.zeros((40, 60, 3), np.uint8)
     bars[:, 10:50] = (255, 128, 0)  # an orange square between black bars: cropped, not squashed
-    cropped = prepare_image(bars, "cifar10")  # bilinear: the border columns take in a little of the bars
+    cropped = fit_to_dataset(bars, "cifar10")  # bilinear: the border columns take in a little of the bars
     np.testing.assert_allclose(cropped[:, 1:-1], np.broadcast_to([1, 128 / 255, 0], (32, 30, 3)), atol=0.01)
     assert cropped.shape == COLOUR and cropped[..., 0].min() > 0.9
     with pytest.raises(InputError, match="at least 8x8"):
-        prepare_image(np.zeros((4, 4), np.uint8), "mnist")
+        fit_to_dataset(np.zeros((4, 4), np.uint8), "mnist")
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((32, 32, 1), "float32"), (COLOUR, "mixed_bfloat16")])

@@ -26,10 +26,10 @@ from toolkit.denoising.inference import denoise
 from toolkit.digits.predict import drawing_to_mnist_digit
 from toolkit.errors import InputError, ToolkitError
 from toolkit.images import decode_image
+from toolkit.inpainting.data import IMAGE_SHAPES, fit_to_dataset
 from toolkit.objects.data import DATASETS as OBJECT_DATASETS
 from toolkit.objects.predict import photo_to_dataset_image
 from toolkit.separation.predict import decode_audio, load_mixture
-from toolkit.tasks import inpainting
 from toolkit.transfer.predict import square_photo
 
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -184,18 +184,18 @@ def test_transfer_square_photo(image, size):
 
 
 @EXAMPLES
-@given(image=st.one_of(arrays, image_arrays), dataset=st.sampled_from(sorted(inpainting.IMAGE_SHAPES)))
-def test_inpainting_prepare_image(image, dataset):
-    prepared = outcome(inpainting.prepare_image, image, dataset)
+@given(image=st.one_of(arrays, image_arrays), dataset=st.sampled_from(sorted(IMAGE_SHAPES)))
+def test_inpainting_fit_to_dataset(image, dataset):
+    prepared = outcome(fit_to_dataset, image, dataset)
     if prepared is not None:
-        assert prepared.shape == inpainting.IMAGE_SHAPES[dataset]
+        assert prepared.shape == IMAGE_SHAPES[dataset]
         assert prepared.min() >= 0 and prepared.max() <= 1
 
 
-def test_inpainting_prepare_image_channel_counts():
-    assert inpainting.prepare_image(np.zeros((16, 16, 1), np.uint8), "fashion_mnist").shape == (32, 32, 1)
+def test_inpainting_fit_to_dataset_channel_counts():
+    assert fit_to_dataset(np.zeros((16, 16, 1), np.uint8), "fashion_mnist").shape == (32, 32, 1)
     with pytest.raises(InputError, match="channels"):
-        inpainting.prepare_image(np.zeros((16, 16, 5), np.uint8), "fashion_mnist")
+        fit_to_dataset(np.zeros((16, 16, 5), np.uint8), "fashion_mnist")
 
 
 @pytest.fixture(scope="module")

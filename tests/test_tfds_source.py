@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import requests
 import tensorflow_datasets as tfds
-from omegaconf import OmegaConf
 
 from tests.harness import train_once
 from toolkit.cli import main_wrapper
@@ -18,8 +17,8 @@ from toolkit.data.cifar import load_cifar10
 from toolkit.data.idx import load_idx_split
 from toolkit.data.tfds_source import load_tfds_flowers
 from toolkit.errors import ConfigError
+from toolkit.inpainting.data import IMAGE_SHAPES, load_images
 from toolkit.objects.data import load_object_split
-from toolkit.tasks.inpainting import IMAGE_SHAPES, InpaintingConfig, load_images
 from toolkit.train import train
 from toolkit.transfer.data import FLOWERS, class_names, load_photo_splits, stratified_split
 
@@ -59,8 +58,7 @@ def test_tf_flowers_is_cut_into_the_transfer_splits_like_the_folder(mock_tfds, t
 
 @pytest.mark.parametrize("dataset", list(IMAGE_SHAPES))
 def test_inpainting_sets_come_in_the_models_size(mock_tfds, tmp_path, dataset):
-    config = OmegaConf.structured(InpaintingConfig(dataset=dataset, source="tfds", data_dir=str(tmp_path)))
-    train_images, test_images = load_images(config, "train"), load_images(config, "test")
+    train_images, test_images = (load_images(dataset, split, str(tmp_path), "tfds") for split in ("train", "test"))
     # tf_flowers: every tenth photo is a test one
     train_count, test_count = (3, 1) if dataset == "flower_photos" else (4, 4)
     assert train_images.shape == (train_count, *IMAGE_SHAPES[dataset]) and train_images.dtype == np.uint8

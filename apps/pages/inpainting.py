@@ -8,9 +8,9 @@ from PIL import Image
 from toolkit import pretrained, ui
 from toolkit.errors import ToolkitError
 from toolkit.inpainting.classic import biharmonic, psnr, telea
+from toolkit.inpainting.data import fit_to_dataset, held_out_images
 from toolkit.inpainting.masks import MASKS, make_mask, mask_from_drawing
 from toolkit.inpainting.search import SearchSettings, inpaint
-from toolkit.tasks.inpainting import held_out_images, prepare_image
 
 COLOUR = "inpainting_cifar10"  # the model the page opens on
 CANVAS = 256  # pixels of the drawing canvas's side
@@ -78,7 +78,7 @@ try:
         if uploaded is None:
             st.info("Upload an image, or pick a test image.")
             st.stop()
-        image = prepare_image(ui.read_uploaded_image(uploaded, max_pixels=4_000_000), dataset)
+        image = fit_to_dataset(ui.read_uploaded_image(uploaded, max_pixels=4_000_000), dataset)
     else:
         images = cached_test_images(dataset)
         image = images[st.number_input("Test image", 0, len(images) - 1, 0, key="index")]
