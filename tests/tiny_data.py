@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from tests.harness import write_idx_dataset
+from tests.harness import write_idx, write_idx_dataset
 from toolkit.data.cifar import CIFAR10_CLASSES
 from toolkit.denoising.quality import to_uint8
 from toolkit.separation import data, singer
@@ -123,4 +123,19 @@ def write_separation_corpus(root: Path) -> Path:
         "render_seconds": 1.0,
     }
     (root / "manifest.json").write_text(json.dumps(manifest))  # the keys render_corpus writes that cards quote
+    return root
+
+
+def write_learnable_digits(root: Path, train: int = 3000, test: int = 500, seed: int = 0) -> Path:
+    """An MNIST-layout set a network can learn in a few hundred steps: class k is a bright 7x7 square at the k-th of
+    ten places, on noise, shifted by up to 2 pixels."""
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train), ("t10k", test)):
+        labels = rng.integers(0, 10, count)
+        images = rng.integers(0, 60, (count, 28, 28))
+        for image, label in zip(images, labels):
+            top, left = 2 + 12 * (label // 5) + rng.integers(-2, 3), 1 + 5 * (label % 5) + rng.integers(0, 2)
+            image[top : top + 7, left : left + 7] += 180
+        write_idx(root / "mnist" / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(root / "mnist" / f"{split}-labels-idx1-ubyte.gz", labels)
     return root

@@ -96,6 +96,23 @@ class RunClock(keras.callbacks.Callback):
         saving.write_json({"seconds": round(self.seconds, 1), "parts": self.parts}, self.path)
 
 
+def fit_batchnorm_momentum(model: keras.Model, total_steps: int) -> None:
+    """Let BatchNormalization's moving statistics follow the last ~tenth of a short run (at most: never slower).
+
+    Keras' default momentum 0.99 averages the last ~100 steps' batch statistics with a start at mean 0 / variance 1
+    that fades only after several hundred steps, so a run of a few hundred steps is evaluated with statistics that
+    lag far behind its weights: a 3-epoch MNIST CNN fitted its training images at 94 % and scored 65 % in inference.
+    A momentum of 1 - 10 / steps leaves long runs as they were.
+    """
+    ceiling = 1 - 10 / max(total_steps, 20)
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        stack += getattr(layer, "layers", [])
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.momentum > ceiling:
+            layer.momentum = ceiling
+
+
 @dataclass
 class TrainResult:
     model: keras.Model
@@ -151,10 +168,50 @@ def resolve_run_dir(task: Task, config: DictConfig) -> Path:
     task_runs = RUNS_ROOT / task.name
     if config.resume:
         unfinished = sorted(p.parent for p in task_runs.glob("*/backup"))
-        if not unfinished:
-            raise ToolkitError(f"resume=true, but there is no interrupted run of '{task.name}' in {task_runs}/.")
-        return unfinished[-1]
+        finished = sorted(p.parent for p in task_runs.glob("*/metrics.json"))
+        if not unfinished and not finished:
+            raise ToolkitError(f"resume=true, but there is no run of '{task.name}' in {task_runs}/ to continue.")
+        return (unfinished or finished)[-1]  # a finished one only to say that there is nothing left to do
     return task_runs / time.strftime("%Y%m%d-%H%M%S")
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run that wrote its model and card and holds no backup to continue from."""
+    return (run_dir / "metrics.json").is_file() and not (run_dir / "backup").exists()
+
+
+def finished_run(task: Task, config: DictConfig, run_dir: Path) -> TrainResult:
+    """`resume=true` on a run that finished: nothing to train; its model and card, and what to do to train longer.
+
+    A finished run is not extended to a larger `epochs`: its learning-rate schedule has decayed to its end, and
+    stretching it would change the run it already is. A new run that starts from its model (`init=`) does that,
+    and its card adds this run's training time to its own.
+    """
+    card = json.loads((run_dir / "metrics.json").read_text())
+    done = card.get("config", {}).get("epochs")
+    print(f"Run {run_dir} has finished ({done} epochs): nothing to resume. Model: {run_dir / 'model.keras'}")
+    if done is not None and config.epochs > done:
+        print(
+            f"To train it further, start a new run from its model: python -m toolkit.train task={task.name} "
+            f"init={run_dir / 'model.keras'} epochs={config.epochs - done} (with the same model settings)"
+        )
+    return TrainResult(saving.load_model(run_dir / "model.keras"), None, run_dir, card)
+
+
+def forget_epochs_to_redo(log: Path, backup: Path) -> None:
+    """Drop the log rows of the epochs a resumed run trains again (from its backup's epoch on), so none appears twice.
+
+    A run killed after an epoch's log line but before its backup, or backed up mid-epoch (`backup_every=`),
+    restarts that epoch.
+    """
+    metadata = backup / "training_metadata.json"
+    if not (log.is_file() and metadata.is_file()):
+        return
+    restart = json.loads(metadata.read_text())["epoch"]
+    lines = log.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < restart]
+    if len(kept) < len(lines):
+        saving.write_atomically(log, ".tmp", lambda tmp: tmp.write_text("".join(kept)))
 
 
 def prepare(words: Sequence[str]) -> tuple[Task, DictConfig, Path]:
@@ -172,6 +229,13 @@ def prepare(words: Sequence[str]) -> tuple[Task, DictConfig, Path]:
 def train(words: Sequence[str]) -> TrainResult:
     chief = is_chief()  # first: the processes of a JAX job connect before any JAX computation (e.g. precision=auto)
     task, config, run_dir = prepare(words)
+    if config.resume and is_finished(run_dir):
+        return finished_run(task, config, run_dir)
+    if not config.resume and (run_dir / "config.yaml").exists():
+        raise ToolkitError(
+            f"{run_dir} already holds a run. Continue it with resume=true, or give another run_dir "
+            "(a second run there would mix its log and best checkpoint with the first one's)."
+        )
     keras.utils.set_random_seed(config.seed)
     data = task.data(config)
     steps = data.steps_per_epoch or math.ceil(len(data.train[0]) / config.batch_size)
@@ -197,6 +261,9 @@ def train(words: Sequence[str]) -> TrainResult:
         callbacks.append(clock)
         data.train = batches_for_process(data.train, config.batch_size, replicas, shuffle_seed=config.seed)
         data.val = batches_for_process(data.val, config.batch_size, replicas)
+        if config.resume:
+            forget_epochs_to_redo(run_dir / "log.csv", run_dir / "backup")
+        fit_batchnorm_momentum(model, steps * config.epochs)
         task.compile(model, config, steps)
         try:
             history = task.fit(model, data, config, callbacks_for_process(callbacks))
