@@ -108,6 +108,23 @@ def test_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
 
 
+def test_a_failed_ship_keeps_the_old_model_and_card_together(tmp_path, monkeypatch):
+    old = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="old")
+    saving.save_model_and_card(old, {"name": "old"}, tmp_path / "digits")
+
+    def disk_full(self, text):  # the card fails after the new model was written to its temporary file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    new = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="new")
+    with pytest.raises(ToolkitError, match="No space left on device. The previous files are unchanged"):
+        saving.save_model_and_card(new, {"name": "new"}, tmp_path / "digits")
+    monkeypatch.undo()
+    assert saving.load_model(tmp_path / "digits.keras").name == "old"
+    assert json.loads((tmp_path / "digits.json").read_text()) == {"name": "old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.json", "digits.keras"]
+
+
 def test_unwritable_folder_gives_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -67,6 +67,26 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return write_atomically(path, ".tmp.keras", lambda tmp: model.save(tmp))
 
 
+def save_model_and_card(model: keras.Model, card: dict, stem: str | os.PathLike) -> Path:
+    """`<stem>.keras` and its card `<stem>.json`, both written in full before either replaces the old pair.
+
+    Saving them one after the other left a window of minutes (the model's write) in which a kill paired the new
+    model with the old card; now it is the instant between two renames.
+    """
+    stem = Path(stem)
+    text = json.dumps(card, indent=2, default=_json_default) + "\n"
+    try:
+        with _atomic_target(stem.with_suffix(".keras"), ".tmp.keras") as model_tmp:
+            with _atomic_target(stem.with_suffix(".json"), ".tmp") as card_tmp:
+                model.save(model_tmp)
+                card_tmp.write_text(text)
+    except OSError as err:
+        raise ToolkitError(
+            f"Cannot write {stem}.keras: {err.strerror or err}. The previous files are unchanged."
+        ) from err
+    return stem.with_suffix(".keras")
+
+
 def save_weights(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save a `.weights.h5` file atomically."""
     return write_atomically(path, ".tmp.weights.h5", lambda tmp: model.save_weights(tmp))

@@ -290,9 +290,7 @@ def train(words: Sequence[str]) -> TrainResult:
         card["chain_training_seconds"] = round(seconds + started_from.get("chain_training_seconds", 0), 1)
     saving.write_json(card, run_dir / "metrics.json")
     if config.out:
-        stem = Path(config.out) / task.artifact(config)
-        saving.save_model(without_training_state(model), stem.with_suffix(".keras"))
-        saving.write_json(card, stem.with_suffix(".json"))
+        saving.save_model_and_card(without_training_state(model), card, Path(config.out) / task.artifact(config))
     if config.verbose:
         print(format_table(evaluation.table))
         print(f"Model: {run_dir / 'model.keras'}" + (f"; shipped to {config.out}" if config.out else ""))
