@@ -95,13 +95,14 @@ def test_resnet_depth_must_be_6n_plus_2():
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
 @pytest.mark.parametrize("variant", ["vgg_small", "resnet"])
-def test_variant_maps_raw_pixels_to_probabilities(variant, dataset, tmp_path):
+def test_variant_maps_raw_pixels_to_probabilities(variant, dataset):
+    """Saving and reloading every task's model is test_contract's; here: raw pixels in, no augmentation at inference."""
     model = build(model=variant, dataset=dataset, depth=8, width=8)
     pixels = np.random.default_rng(0).integers(0, 256, (3, *DATASETS[dataset].shape)).astype("uint8")
     probabilities = model.predict(pixels, verbose=0)
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
-    assert_round_trip(model, pixels.astype("float32"), tmp_path)  # augmentation is off at inference
+    np.testing.assert_array_equal(model.predict(pixels, verbose=0), probabilities)
 
 
 def test_cutout_blanks_one_square_per_training_image_only(tmp_path):
