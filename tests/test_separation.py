@@ -22,8 +22,8 @@ from toolkit.separation import data, separate, singer
 from toolkit.separation.evaluation import bss_eval_voice, score_clips
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
 from toolkit.separation.model import DiscriminativeLoss, SoftMask, build_drnn, discriminative_loss
+from toolkit.separation.notes import Note
 from toolkit.separation.predict import decode_audio, read_song
-from toolkit.separation.render import Note
 from toolkit.separation.stft import SAMPLE_RATE, istft, regrid_mask, stft, stft_size
 from toolkit.tasks.separation import TASK
 

@@ -17,6 +17,8 @@ import numpy as np
 import soundfile as sf
 from scipy import ndimage, signal
 
+from toolkit.separation.reverb import room
+
 EXAMPLE_SONG = Path(__file__).with_name("example_song.ogg")
 RATE = 44100  # Hz: CD rate and stereo, so the page shows stems at a song's own rate, not the model's 16 kHz
 BEAT = 60 / 96  # seconds per beat
@@ -146,16 +148,6 @@ def accompaniment(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
             place(hats, start + eighth * BEAT / 2, drum("hihat", sr, rng) * (1.0 if eighth % 2 else 0.5), sr)
     centre = bass + drums
     return np.stack([centre + 0.8 * chords + 0.4 * hats, centre + 0.5 * chords + 0.8 * hats], axis=1)
-
-
-def room(stem: np.ndarray, sr: int, rng: np.random.Generator, wet: float = 0.25, decay: float = 0.08) -> np.ndarray:
-    """`stem` (n,) or (n, channels) plus a small room: noise decaying with time constant `decay` (s), different
-    in each channel, so a stereo mix is wide."""
-    t = np.arange(int(5 * decay * sr)) / sr
-    envelope = np.exp(-t / decay).reshape((-1,) + (1,) * (stem.ndim - 1))
-    response = rng.standard_normal((len(t), *stem.shape[1:])) * envelope
-    response /= np.sqrt(np.sum(response**2, axis=0))
-    return stem + wet * signal.fftconvolve(stem, response, axes=0)[: len(stem)]
 
 
 def render_stems(sr: int = RATE, seed: int = 0) -> dict[str, np.ndarray]:

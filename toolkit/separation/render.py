@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from toolkit import saving
 from toolkit.errors import DataNotFoundError, ToolkitError
 from toolkit.separation import singer
 from toolkit.separation.data import CORPUS_VERSION, DEFAULT_CORPUS, RENDERING_MARKER, SPLITS
+from toolkit.separation.notes import Note
 from toolkit.separation.stft import SAMPLE_RATE
 
 SOUNDFONT_DIRS = [Path("/usr/share/sounds/sf2"), Path("/usr/share/soundfonts")]
@@ -47,14 +47,6 @@ TRAINING_RATIO_DB = 5.0  # training mixes draw the voice-to-accompaniment ratio 
 
 class SkippedPiece(Exception):
     """A score that cannot give a voice and an accompaniment (e.g. a single line); it is left out."""
-
-
-@dataclass
-class Note:
-    start: float  # seconds
-    end: float  # seconds
-    pitch: int  # MIDI number
-    velocity: int  # 1-127
 
 
 def find_soundfont(path: str | None = None) -> Path:

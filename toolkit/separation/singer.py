@@ -21,7 +21,6 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import librosa
 import numpy as np
@@ -29,10 +28,8 @@ import soundfile as sf
 from scipy import ndimage, signal
 
 from toolkit.errors import ToolkitError
-from toolkit.separation.example_song import room
-
-if TYPE_CHECKING:
-    from toolkit.separation.render import Note
+from toolkit.separation.notes import Note
+from toolkit.separation.reverb import room
 
 
 @dataclass(frozen=True)
