@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -14,11 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.harness import app_page, assert_round_trip, train_once
+from tests.harness import ROOT, app_page, assert_round_trip, train_once
 from tests.tiny_data import voice_and_accompaniment
 from toolkit.errors import DataNotFoundError, InputError, ToolkitError
 from toolkit.precision import dtype_policy
 from toolkit.separation import data, separate, singer
+from toolkit.separation.__main__ import main as separate_cli
 from toolkit.separation.evaluation import bss_eval_voice, score_clips
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
 from toolkit.separation.model import DiscriminativeLoss, SoftMask, build_drnn, discriminative_loss
@@ -320,14 +323,12 @@ def test_render_a_few_seconds_deterministically(tmp_path):
 
 @pytest.mark.parametrize("file_format", ["WAV", "FLAC", "OGG", "MP3"])
 def test_cli_writes_stems_as_the_song_came_in(trained, tmp_path, file_format):
-    from toolkit.separate import main
-
     if file_format not in sf.available_formats():
         pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {file_format}")
     song = tmp_path / f"song.{file_format.lower()}"
     sf.write(song, stereo_song(1, 44100), 44100, format=file_format)
     model = trained.run_dir / "model.keras"
-    written = main([str(song), "--out", str(tmp_path / "stems"), "--model", str(model)])
+    written = separate_cli([str(song), "--out", str(tmp_path / "stems"), "--model", str(model)])
     assert [p.name for p in written] == ["vocals.wav", "accompaniment.wav"]
     (vocals, rate), (accompaniment, _) = (sf.read(path, dtype="float32") for path in written)
     mixture, _ = sf.read(song, dtype="float32")  # as decoded: lossy formats differ from what was written
@@ -336,11 +337,17 @@ def test_cli_writes_stems_as_the_song_came_in(trained, tmp_path, file_format):
 
 
 def test_cli_says_what_it_cannot_read(trained, tmp_path, capsys):
-    from toolkit.separate import main
-
     with pytest.raises(SystemExit):
-        main([str(tmp_path / "missing.wav"), "--model", str(trained.run_dir / "model.keras")])
+        separate_cli([str(tmp_path / "missing.wav"), "--model", str(trained.run_dir / "model.keras")])
     assert "Cannot read audio" in capsys.readouterr().err
+
+
+def test_the_package_is_the_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "toolkit.separation", "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m toolkit.separation "), done.stderr
+    assert "vocals.wav and accompaniment.wav" in done.stdout
 
 
 @pytest.fixture

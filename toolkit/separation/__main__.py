@@ -1,4 +1,4 @@
-"""`python -m toolkit.separate song.wav [--out DIR] [--model FILE.keras]`: write vocals.wav and accompaniment.wav.
+"""`python -m toolkit.separation song.wav [--out DIR] [--model FILE.keras]`: write vocals.wav and accompaniment.wav.
 
 The stems are 32-bit float WAV files at the song's own sample rate and channel count, and they add up to the song
 (see `toolkit.separation.separate`).
@@ -20,7 +20,7 @@ from toolkit.separation.predict import READABLE
 
 
 def main(argv: Sequence[str] | None = None) -> list[Path]:
-    parser = argparse.ArgumentParser(prog="python -m toolkit.separate", description=__doc__.split(":", 1)[1].strip())
+    parser = argparse.ArgumentParser(prog="python -m toolkit.separation", description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("song", help=f"an audio file ({READABLE}); the stems keep its rate and channels")
     parser.add_argument("--out", default=None, help="output folder (default: <song name>_separated/ beside it)")
     parser.add_argument("--model", default=None, help="a trained .keras model (default: the shipped one)")
