@@ -21,11 +21,10 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bench.common import write_results
-from toolkit import saving
+from toolkit import saving, tasks
 from toolkit.separation import separate
 from toolkit.separation.evaluation import bss_eval_voice, mixture_baseline
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
-from toolkit.tasks.separation import TASK
 
 
 def example_song_scores(model) -> dict[str, float]:
@@ -47,14 +46,15 @@ def example_song_scores(model) -> dict[str, float]:
 def main(argv: list[str]) -> None:
     if not argv or any("=" not in word for word in argv):
         raise SystemExit(__doc__.split("\n\n")[1])
-    config = OmegaConf.structured(TASK.Config(verbose=0))
+    task = tasks.get("separation")
+    config = OmegaConf.structured(task.Config(verbose=0))
     rows = []
     for word in argv:
         name, path = word.split("=", 1)
         model = saving.load_model(path)
         card_file = Path(path).with_suffix(".json")
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
-        metrics = TASK.evaluate(model, config).metrics
+        metrics = task.evaluate(model, config).metrics
         song = example_song_scores(model)
         rows.append(
             {
