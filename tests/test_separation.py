@@ -18,6 +18,7 @@ import soundfile as sf
 
 from tests.harness import ROOT, app_page, assert_round_trip, train_once
 from tests.tiny_data import voice_and_accompaniment
+from toolkit import tasks
 from toolkit.errors import DataNotFoundError, InputError, ToolkitError
 from toolkit.precision import dtype_policy
 from toolkit.separation import data, separate, singer
@@ -28,7 +29,6 @@ from toolkit.separation.model import DiscriminativeLoss, SoftMask, build_drnn, d
 from toolkit.separation.notes import Note
 from toolkit.separation.predict import decode_audio, read_song
 from toolkit.separation.stft import SAMPLE_RATE, istft, regrid_mask, stft, stft_size
-from toolkit.tasks.separation import TASK
 
 SR = SAMPLE_RATE
 TINY = ["hidden=16", "batch_size=4", "window_frames=16", "steps_per_epoch=2", "eval_clips=2", "eval_seconds=2"]
@@ -75,8 +75,10 @@ def test_discriminative_loss_matches_hand_computation():
 
 
 @pytest.mark.parametrize("name", ["drnn", "srnn", "bigru"])
-def test_variants_build_and_round_trip(name, tmp_path):
-    model = TASK.build(TASK.Config(model=name, hidden=8, context=1))  # type: ignore[call-arg]
+def test_every_variant_masks_the_mixture_and_round_trips(name, tmp_path):
+    """The output contract (frames, 513, 2) of each variant; the contract test reloads the default one alone."""
+    task = tasks.get("separation")
+    model = task.build(task.Config(model=name, hidden=8, context=1))  # type: ignore[call-arg]
     x = np.random.default_rng(0).uniform(0, 2, (2, 10, 513)).astype(np.float32)
     assert model(x).shape == (2, 10, 513, 2)
     assert_round_trip(model, x, tmp_path)
@@ -99,7 +101,14 @@ def test_training_step_evaluation_and_card(trained):
     assert (corpus["train_pieces_by_festival_voice"], corpus["train_pieces_by_gm_patch"]) == (2, 1)
     singers = [row["singer"] for row in trained.evaluation.details["per_clip"]["test_unseen"]["drnn"]]
     assert singers == ["voice_ked_diphone"]
-    assert (trained.run_dir.parent / "out" / "separation.keras").exists()
+    assert trained.card["config"]["dataset"] == "rendered" and trained.card["data"]["name"] == "rendered"
+
+
+def test_cards_from_before_the_rename_still_say_their_data_set():
+    """The setting was `data=` until it became `dataset=` as in every other task; cards keep what they recorded."""
+    assert data.card_dataset({"config": {"data": "mir1k"}}) == "mir1k"
+    assert data.card_dataset({"config": {"dataset": "musdb"}}) == "musdb"
+    assert data.card_dataset(json.loads((ROOT / "trained" / "separation.json").read_text())) == "rendered"
 
 
 needs_renderers = pytest.mark.skipif(
@@ -276,7 +285,7 @@ def test_mir1k_loader_uses_the_paper_split(tmp_path):
         left, right = rng.standard_normal((2, SR // 4)) * 0.1
         sf.write(path, np.stack([left, right + 1], axis=1) * 0.5, SR)  # voice (right) carries a DC offset
     train = data.load_mir1k("train", tmp_path) + data.load_mir1k("valid", tmp_path)
-    test = data.load_mir1k("test", tmp_path)
+    test = data.load_clips("mir1k", "test", data_dir=tmp_path)  # dataset=mir1k
     assert sorted(c.name for c in train) == ["abjones_1_01", "amy_2_03"]
     assert [c.name for c in test] == ["bobon_1_01", "yifen_4_10"]
     assert test[0].vocals.mean() > 0.4 and abs(test[0].accompaniment.mean()) < 0.1

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from toolkit import ui
 from toolkit.errors import ToolkitError
 from toolkit.separation import separate
-from toolkit.separation.data import load_rendered, rendered_test_splits
+from toolkit.separation.data import card_dataset, load_rendered, rendered_test_splits
 from toolkit.separation.example_song import EXAMPLE_SONG
 from toolkit.separation.predict import decode_audio, read_song
 from toolkit.separation.stft import HOP, SAMPLE_RATE, stft_size
@@ -23,6 +23,11 @@ MAX_SECONDS = 5 * 60  # a song; longer uploads are refused (about 20 s of CPU pe
 MAX_MEGABYTES = 50
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 SOURCES = ["Example song", "Rendered test piece", "Upload"]
+TRAINED_ON = {  # what each training data set is, in the caption
+    "rendered": "Bach chorales whose melodies are mostly sung by Festival's voices of recorded speakers",
+    "mir1k": "MIR-1K (karaoke clips of Chinese pop songs)",
+    "musdb": "MUSDB18-HQ (full songs)",
+}
 
 st.title("Separation")
 if not ui.require_shipped("separation"):
@@ -30,9 +35,10 @@ if not ui.require_shipped("separation"):
 model, card = ui.shipped_model("separation"), ui.shipped_card("separation")
 metrics = card["metrics"]
 unseen = f"; voices never heard in training: {metrics['gnsdr_unseen']:.2f} dB" if "gnsdr_unseen" in metrics else ""
+dataset = card_dataset(card)
 st.caption(
     f"`{card['variant']}` ({card['parameters']:,} parameters), trained on {card['data'].get('train_hours', '?')} h "
-    "of Bach chorales whose melodies are mostly sung by Festival's voices of recorded speakers. Test GNSDR "
+    f"of {TRAINED_ON.get(dataset, dataset)}. Test GNSDR "
     f"{metrics['gnsdr']:.2f} dB, GSIR {metrics['gsir']:.2f} dB, GSAR {metrics['gsar']:.2f} dB{unseen} "
     "(Huang et al. 2014 on MIR-1K: 7.45 / 13.08 / 9.68)."
 )

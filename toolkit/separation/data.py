@@ -1,6 +1,6 @@
 """Singing-voice separation data: (vocals, accompaniment) clips at 16 kHz mono, and training windows.
 
-Three sources, each read in its official layout:
+Three data sets (`dataset=`), each read in its official layout:
 - `rendered`: the corpus made by `python -m toolkit.separation.render`, or by the first training run
   (`{train,valid,test,test_unseen}/<piece>/{vocals,accompaniment}.wav`), by default in
   `.cache/separation/rendered/` (git-ignored).
@@ -31,7 +31,7 @@ DEFAULT_CORPUS = REPO_ROOT / ".cache" / "separation" / "rendered"
 SPLITS = ("train", "valid", "test", "test_unseen")  # test_unseen: the test pieces sung by held-out voices
 RENDERING_MARKER = ".rendering"  # present while a render is unfinished
 CORPUS_VERSION = 2  # 2: Festival voices sing most melodies; a corpus of another version is rendered anew
-SOURCES = ("rendered", "mir1k", "musdb")
+DATASETS = ("rendered", "mir1k", "musdb")
 MIR1K_TRAIN_SINGERS = ("abjones", "amy")
 MUSDB_ACCOMPANIMENT = ("drums", "bass", "other")
 
@@ -112,7 +112,7 @@ def load_rendered(split: str, corpus_dir: str | os.PathLike | None = None, limit
             f"No rendered separation corpus in {root / split}. `python -m toolkit.train task=separation` renders "
             f"it on first use, or render it yourself (about 10 minutes):\n"
             f"    python -m toolkit.separation.render --out {root}\n"
-            "or train on MIR-1K / MUSDB18-HQ with data=mir1k or data=musdb."
+            "or train on MIR-1K / MUSDB18-HQ with dataset=mir1k or dataset=musdb."
         )
     singers = {p["folder"]: p.get("singer", "") for p in (rendered_manifest(root) or {}).get("pieces", [])}
     return [
@@ -156,16 +156,24 @@ def _split_train(items: list, split: str) -> list:
 
 
 def load_clips(
-    source: str, split: str, config_data_dir: str | None, corpus_dir: str | None, limit: int | None = None
+    dataset: str, split: str, data_dir: str | None = None, corpus_dir: str | None = None, limit: int | None = None
 ) -> list[Clip]:
-    """Clips of `split` from `source` (one of SOURCES)."""
-    if source == "rendered":
+    """Clips of `split` from `dataset` (one of DATASETS): the rendered corpus is read from `corpus_dir`, MIR-1K
+    and MUSDB18-HQ from the data directory."""
+    if dataset == "rendered":
         return load_rendered(split, corpus_dir, limit)
-    if source == "mir1k":
-        return load_mir1k(split, config_data_dir, limit)
-    if source == "musdb":
-        return load_musdb(split, config_data_dir, limit)
-    raise InputError(f"Unknown separation data '{source}'. Choose one of: {', '.join(SOURCES)}.")
+    if dataset == "mir1k":
+        return load_mir1k(split, data_dir, limit)
+    if dataset == "musdb":
+        return load_musdb(split, data_dir, limit)
+    raise InputError(f"Unknown separation dataset '{dataset}'. Choose one of: {', '.join(DATASETS)}.")
+
+
+def card_dataset(card: dict) -> str:
+    """The data set a shipped model's card says it was trained on; cards written before the setting was renamed
+    `dataset` name it `data`."""
+    config = card.get("config", {})
+    return config.get("dataset", config.get("data", "rendered"))
 
 
 def circular_shift_mixes(clips: list[Clip], shifts: int) -> list[Clip]:

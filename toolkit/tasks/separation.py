@@ -3,7 +3,7 @@
 Data: a corpus rendered from Bach chorales, the melodies mostly sung by Festival's voices of recorded
 speakers (`python -m toolkit.separation.render`; the first training run renders it if it is missing, as
 tensorflow-datasets prepares a data set on first use), or MIR-1K / MUSDB18-HQ in their official layouts
-(`data=mir1k`, `data=musdb`). Training reads random 2-second windows of mixture magnitudes (16 kHz,
+(`dataset=mir1k`, `dataset=musdb`). Training reads random 2-second windows of mixture magnitudes (16 kHz,
 1024-point STFT, hop 512) and the two source magnitudes.
 Models (toolkit/separation/model.py): `drnn` (the paper's DRNN-2), `srnn` (all layers recurrent), `bigru`.
 Evaluation: BSS-eval GNSDR/GSIR/GSAR of the voice on test clips, beside the mixture, REPET-SIM and the
@@ -31,7 +31,7 @@ from toolkit.tasks.base import Data, Evaluation, Task
 @dataclass
 class SeparationConfig(RunConfig):
     model: str = "drnn"
-    data: str = "rendered"  # rendered | mir1k | musdb
+    dataset: str = "rendered"  # rendered (the corpus in corpus_dir) | mir1k | musdb (in the data directory)
     corpus_dir: str | None = None  # the rendered corpus (default .cache/separation/rendered)
     corpus_hours: float = 2.0  # audio the first run renders if the corpus is missing
     corpus_seconds: float = 30.0  # each rendered piece is cut to this length
@@ -61,14 +61,10 @@ def build_bigru_model(config: DictConfig) -> keras.Model:
     return build_bigru(config.hidden)
 
 
-def load_split(config: DictConfig, split: str, limit: int | None = None) -> list[sep_data.Clip]:
-    return sep_data.load_clips(config.data, split, config.data_dir, config.corpus_dir, limit)
-
-
 def ensure_corpus(config: DictConfig) -> None:
     """Render the corpus on first use (progress bar; an interrupted render resumes; the same corpus as the
     render command with its defaults), so `python -m toolkit.train task=separation` just works."""
-    if config.data != "rendered" or not sep_data.needs_rendering(config.corpus_dir):
+    if config.dataset != "rendered" or not sep_data.needs_rendering(config.corpus_dir):
         return
     from toolkit.separation.render import render_corpus
 
@@ -100,10 +96,10 @@ def test_excerpts(config: DictConfig) -> dict[str, list[sep_data.Clip]]:
     `eval_clips` clips. `test_unseen` (the rendered corpus only) holds voices never heard in training."""
     count = min(config.limit or config.eval_clips, config.eval_clips)
     n = int(config.eval_seconds * SAMPLE_RATE)
-    splits = sep_data.rendered_test_splits(config.corpus_dir) if config.data == "rendered" else ["test"]
+    splits = sep_data.rendered_test_splits(config.corpus_dir) if config.dataset == "rendered" else ["test"]
     groups = {}
     for split in splits:
-        clips = load_split(config, split, count)
+        clips = sep_data.load_clips(config.dataset, split, config.data_dir, config.corpus_dir, count)
         groups[split] = [sep_data.Clip(c.name, c.vocals[:n], c.accompaniment[:n], c.singer) for c in clips]
     return groups
 
@@ -123,8 +119,10 @@ class Separation(Task):
 
     def data(self, config: DictConfig) -> Data:
         ensure_corpus(config)
-        train = load_split(config, "train", config.limit)
-        valid = load_split(config, "valid", config.limit)
+        train, valid = (
+            sep_data.load_clips(config.dataset, split, config.data_dir, config.corpus_dir, config.limit)
+            for split in ("train", "valid")
+        )
         if config.shifts:
             train = sep_data.circular_shift_mixes(train, config.shifts)
         windows = dict(batch_size=config.batch_size, frames=config.window_frames, seed=config.seed)
@@ -133,7 +131,7 @@ class Separation(Task):
             valid, steps=max(1, config.steps_per_epoch // 10), shuffle=False, **windows
         )
         info = {
-            "name": config.data,
+            "name": config.dataset,
             "train_clips": len(train),
             "valid_clips": len(valid),
             "train_hours": round(train_set.hours, 3),
@@ -142,7 +140,7 @@ class Separation(Task):
             "n_fft": N_FFT,
             "hop": HOP,
         }
-        manifest = sep_data.rendered_manifest(config.corpus_dir) if config.data == "rendered" else None
+        manifest = sep_data.rendered_manifest(config.corpus_dir) if config.dataset == "rendered" else None
         if manifest:
             info["corpus"] = corpus_summary(manifest)
         return Data(train_set, val_set, info)
