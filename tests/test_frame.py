@@ -20,7 +20,7 @@ from toolkit.config import RunConfig, parse_overrides
 from toolkit.data.idx import load_idx, load_idx_split
 from toolkit.data.paths import data_dir, require_files
 from toolkit.errors import ConfigError, DataNotFoundError, InputError, ToolkitError
-from toolkit.train import BestCheckpoint, fit_batchnorm_momentum, forget_epochs_to_redo, train
+from toolkit.train import BestCheckpoint, fit_batchnorm_momentum, forget_epochs_to_redo, prepare, train
 
 
 def test_overrides_are_typed():
@@ -243,3 +243,11 @@ def test_a_resumed_run_forgets_the_log_rows_of_the_epochs_it_trains_again(tmp_pa
     (backup / "training_metadata.json").write_text('{"epoch": 2, "batch": 5}')  # backed up in the middle of epoch 2
     forget_epochs_to_redo(log, backup)
     assert log.read_text() == "epoch,loss\n0,0.9\n1,0.8\n"
+
+
+def test_a_run_saved_before_a_setting_was_renamed_resumes(tmp_path, monkeypatch):
+    digits = tasks.get("digits")
+    monkeypatch.setattr(type(digits), "renamed_settings", {"source_set": "dataset"})
+    (tmp_path / "config.yaml").write_text("task: digits\nepochs: 2\nsource_set: mnist\n")
+    _, config, _ = prepare(["task=digits", "resume=true", f"run_dir={tmp_path}"])
+    assert config.dataset == "mnist" and config.epochs == 2 and "source_set" not in config

@@ -220,7 +220,11 @@ def prepare(words: Sequence[str]) -> tuple[Task, DictConfig, Path]:
     run_dir = resolve_run_dir(task, config)
     saved = run_dir / "config.yaml"
     if config.resume and saved.exists():
-        config = OmegaConf.merge(config, OmegaConf.load(saved), OmegaConf.from_dotlist(list(words)))
+        earlier = OmegaConf.to_container(OmegaConf.load(saved))
+        for old, new in task.renamed_settings.items():  # a run saved before a setting was renamed
+            if old in earlier:
+                earlier[new] = earlier.pop(old)
+        config = OmegaConf.merge(config, earlier, OmegaConf.from_dotlist(list(words)))
     config.run_dir = str(run_dir)  # tasks that write into the run folder (sample grids, figures) find it here
     config.precision = resolve_precision(config.precision)  # the card says what "auto" chose on this machine
     return task, config, run_dir

@@ -60,6 +60,7 @@ class Task:
     higher_is_better: ClassVar[bool] = True
     contract: ClassVar[str] = ""  # input/output contract of the shipped model, quoted in its card
     monitor: ClassVar[str] = "val_loss"  # what picks the best checkpoint
+    renamed_settings: ClassVar[Mapping[str, str]] = {}  # old key -> new key: a run saved before a rename resumes
 
     def artifact(self, config: DictConfig) -> str:
         """File stem of the trained model in trained/: the task name for its default variant."""

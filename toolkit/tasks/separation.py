@@ -111,6 +111,7 @@ class Separation(Task):
     models = {"drnn": build_drnn_model, "srnn": build_srnn_model, "bigru": build_bigru_model}
     metric = "gnsdr"
     metric_label = "GNSDR (dB)"
+    renamed_settings = {"data": "dataset"}  # before #33 the data set setting was data=
     contract = (
         f"input: mixture STFT magnitudes (batch, frames, {N_FFT // 2 + 1}) float32 (16 kHz mono, {N_FFT}-point "
         f"Hann window, hop {HOP}); output: (batch, frames, {N_FFT // 2 + 1}, 2) vocals and accompaniment "
