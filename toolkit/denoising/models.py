@@ -55,16 +55,23 @@ class CropLike(layers.Layer):
         return (x_shape[0], reference_shape[1], reference_shape[2], x_shape[3])
 
 
-@keras.saving.register_keras_serializable(package="toolkit")
-class PixelUnshuffle(layers.Layer):
-    """(N, H, W, C) -> (N, H/f, W/f, f*f*C): each f x f block of pixels becomes one pixel of f*f*C channels.
-
-    H and W must be multiples of `factor` (pad first). Channel order: row offset, column offset, channel.
-    """
+class _PixelRearrangement(layers.Layer):
+    """Moves pixels between space and channels by `factor` in each direction; no weights."""
 
     def __init__(self, factor: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.factor = factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class PixelUnshuffle(_PixelRearrangement):
+    """(N, H, W, C) -> (N, H/f, W/f, f*f*C): each f x f block of pixels becomes one pixel of f*f*C channels.
+
+    H and W must be multiples of `factor` (pad first). Channel order: row offset, column offset, channel.
+    """
 
     def call(self, x):
         f = self.factor
@@ -74,24 +81,14 @@ class PixelUnshuffle(layers.Layer):
         return ops.reshape(x, (-1, shape[1] // f, shape[2] // f, f * f * shape[3]))
 
     def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
         f = self.factor
-
-        def down(n):
-            return None if n is None else n // f
-
-        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), input_shape[3] * f * f)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+        return (batch, None if height is None else height // f, None if width is None else width // f, channels * f * f)
 
 
 @keras.saving.register_keras_serializable(package="toolkit")
-class PixelShuffle(layers.Layer):
+class PixelShuffle(_PixelRearrangement):
     """The inverse of `PixelUnshuffle`: (N, h, w, f*f*C) -> (N, h*f, w*f, C)."""
-
-    def __init__(self, factor: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
 
     def call(self, x):
         f = self.factor
@@ -102,15 +99,14 @@ class PixelShuffle(layers.Layer):
         return ops.reshape(x, (-1, shape[1] * f, shape[2] * f, channels))
 
     def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
         f = self.factor
-
-        def up(n):
-            return None if n is None else n * f
-
-        return (input_shape[0], up(input_shape[1]), up(input_shape[2]), input_shape[3] // (f * f))
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+        return (
+            batch,
+            None if height is None else height * f,
+            None if width is None else width * f,
+            channels // (f * f),
+        )
 
 
 @keras.saving.register_keras_serializable(package="toolkit")
