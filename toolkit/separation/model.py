@@ -32,6 +32,8 @@ class SoftMask(layers.Layer):
     """[y1, y2, mixture] (each (..., bins)) -> (..., bins, 2): vocals and accompaniment magnitudes.
 
     The two estimates always add up to the mixture, which is why the paper calls it a joint mask layer.
+    Networks build it with dtype="float32": under mixed_bfloat16 the mask and its product with the mixture are
+    then computed in float32 (bfloat16 keeps 3 significant digits of the mixture) and the output is float32.
     """
 
     def __init__(self, epsilon: float = EPSILON, **kwargs):
@@ -42,7 +44,9 @@ class SoftMask(layers.Layer):
         y1, y2, mixture = inputs
         y1, y2 = ops.abs(y1), ops.abs(y2)
         mask = y1 / (y1 + y2 + self.epsilon)
-        return ops.stack([mask * mixture, (1.0 - mask) * mixture], axis=-1)
+        # float32 whatever the layer's policy: files saved before the layer was float32 (trained/separation.keras)
+        # compute in bfloat16 as they did, so their stems are unchanged, and return float32 like new ones
+        return ops.cast(ops.stack([mask * mixture, (1.0 - mask) * mixture], axis=-1), "float32")
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -81,7 +85,7 @@ def _inputs(bins: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
 def _heads(x, mixture, bins: int, name: str) -> keras.Model:
     y1 = layers.Dense(bins, activation="softplus", name="y1")(x)
     y2 = layers.Dense(bins, activation="softplus", name="y2")(x)
-    return keras.Model(mixture, SoftMask(name="soft_mask")([y1, y2, mixture]), name=name)
+    return keras.Model(mixture, SoftMask(name="soft_mask", dtype="float32")([y1, y2, mixture]), name=name)
 
 
 def build_drnn(
