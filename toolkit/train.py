@@ -79,11 +79,13 @@ class RunClock(keras.callbacks.Callback):
     """Training time of the whole run, across interruptions: kept in `clock.json` in the run folder.
 
     A resumed run adds its own time to what the earlier parts spent, so the card states what the run cost.
+    `chain_training_seconds` adds the runs its start (`init=`) came from, so a run stopped early and warm-started
+    from (its best.keras) still passes on the whole chain's cost.
     """
 
-    def __init__(self, path: Path, resumed: bool):
+    def __init__(self, path: Path, resumed: bool, earlier_runs: float = 0.0):
         super().__init__()
-        self.path = path
+        self.path, self.earlier_runs = path, earlier_runs
         saved = json.loads(path.read_text()) if resumed and path.exists() else {}
         self.before, self.parts = saved.get("seconds", 0.0), saved.get("parts", 0) + 1
         self.start = time.perf_counter()
@@ -93,7 +95,9 @@ class RunClock(keras.callbacks.Callback):
         return self.before + time.perf_counter() - self.start
 
     def on_epoch_end(self, epoch, logs=None):
-        saving.write_json({"seconds": round(self.seconds, 1), "parts": self.parts}, self.path)
+        seconds = round(self.seconds, 1)
+        chain = round(seconds + self.earlier_runs, 1)
+        saving.write_json({"seconds": seconds, "parts": self.parts, "chain_training_seconds": chain}, self.path)
 
 
 def fit_batchnorm_momentum(model: keras.Model, total_steps: int) -> None:
@@ -261,7 +265,8 @@ def train(words: Sequence[str]) -> TrainResult:
         best = run_dir / "best.keras"
         if task.monitor and data.val is not None:
             callbacks.append(BestCheckpoint(best, task.monitor, run_dir / "log.csv"))
-        clock = RunClock(run_dir / "clock.json", resumed=config.resume)
+        earlier_runs = started_from.get("chain_training_seconds", 0) if started_from else 0
+        clock = RunClock(run_dir / "clock.json", resumed=config.resume, earlier_runs=earlier_runs)
         callbacks.append(clock)
         data.train = batches_for_process(data.train, config.batch_size, replicas, shuffle_seed=config.seed)
         data.val = batches_for_process(data.val, config.batch_size, replicas)
