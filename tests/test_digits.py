@@ -72,6 +72,14 @@ def test_init_starts_from_a_saved_model_and_refuses_another_network(tiny_mnist, 
     }
     chain = first.card["training_seconds"] + again.card["training_seconds"]
     assert again.card["chain_training_seconds"] == pytest.approx(chain, abs=0.11)
+    # a third link starts from the second run's best checkpoint, as from a run stopped before its end: the run
+    # clock beside it carries the chain so far
+    clock = json.loads((tmp_path / "b" / "run" / "clock.json").read_text())
+    assert clock["chain_training_seconds"] == pytest.approx(chain, abs=0.11)
+    (tmp_path / "b" / "run" / "metrics.json").unlink()  # no card beside it: as if stopped
+    words[-2] = f"init={tmp_path / 'b' / 'run' / 'best.keras'}"
+    third = train_once(words, tmp_path / "d")
+    assert third.card["chain_training_seconds"] == pytest.approx(chain + third.card["training_seconds"], abs=0.2)
     with pytest.raises(ToolkitError, match="different network"):
         train_once(["task=digits", "model=lenet5", f"data_dir={tiny_mnist}", f"init={shipped}"], tmp_path / "c")
 
@@ -156,7 +164,7 @@ def test_digits_page_classifies_a_test_image():
 
 
 def test_home_lists_the_shipped_models_in_course_order():
-    home = app_page("overview").run()
+    home = app_page("Home").run()  # the start page through the router: its tiles link to the other pages
     assert not home.exception
     table = home.dataframe[0].value
     assert "trained/digits.keras" in table["model file"].tolist()
