@@ -52,3 +52,9 @@ def shapes(tmp_path_factory):
 def corpus(tmp_path_factory):
     """A tiny separation corpus in the rendered layout (3 s pieces) with its manifest."""
     return tiny_data.write_separation_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mir1k(tmp_path_factory):
+    """A data directory with MIR-1K's layout: 9 stereo clips (WAV and FLAC) of 2 training, 2 dev and 2 test singers."""
+    return tiny_data.write_mir1k(tmp_path_factory.mktemp("data"))

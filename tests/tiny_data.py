@@ -126,6 +126,32 @@ def write_separation_corpus(root: Path) -> Path:
     return root
 
 
+MIR1K_TINY_CLIPS = {  # singer -> (clip seconds, file type): 2 training, 2 dev and 2 test singers, WAV and FLAC
+    "abjones": [(3.0, "flac"), (2.0, "wav")],
+    "amy": [(2.5, "flac"), (2.0, "flac")],
+    "annar": [(3.0, "flac"), (1.0, "wav")],
+    "tammy": [(2.0, "wav")],
+    "bobon": [(2.0, "wav")],
+    "yifen": [(1.5, "flac")],
+}
+
+
+def write_mir1k(root: Path) -> Path:
+    """MIR-1K's layout, `MIR-1K/Wavfile/<singer>_<n>_<m>.{wav,flac}`: stereo 16 kHz, 16-bit, accompaniment left,
+    voice right, the voice 6 dB below the accompaniment (the loader mixes them at 0 dB); `abjones_1_02` is there
+    as both WAV and FLAC (one clip), and a text file that is not a clip."""
+    folder = root / "MIR-1K" / "Wavfile"
+    folder.mkdir(parents=True)
+    for s, (name, clips) in enumerate(MIR1K_TINY_CLIPS.items()):
+        for i, (seconds, kind) in enumerate(clips):
+            vocals, accompaniment = voice_and_accompaniment(seconds, 100 * s + i)
+            stereo = np.stack([accompaniment, 0.5 * vocals * np.std(accompaniment) / np.std(vocals)], axis=1)
+            sf.write(folder / f"{name}_1_{i + 1:02d}.{kind}", stereo, SAMPLE_RATE, subtype="PCM_16")
+    sf.write(folder / "abjones_1_02.flac", sf.read(folder / "abjones_1_02.wav")[0], SAMPLE_RATE, subtype="PCM_16")
+    (folder / "readme.txt").write_text("not a clip")
+    return root
+
+
 def write_learnable_digits(root: Path, train: int = 3000, test: int = 500, seed: int = 0) -> Path:
     """An MNIST-layout set a network can learn in a few hundred steps: class k is a bright 7x7 square at the k-th of
     ten places, on noise, shifted by up to 2 pixels."""

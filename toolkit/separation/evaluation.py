@@ -47,7 +47,8 @@ def repet_sim(mixture: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, n
     so the median of each frame's nearest neighbours (cosine, >= 2 s apart) estimates it; soft masks follow."""
     spectrum = stft(mixture).T
     magnitude = np.abs(spectrum)
-    width = min(int(librosa.time_to_frames(2, sr=sr, hop_length=512)), magnitude.shape[1] // 2 - 1)
+    # librosa wants width < (frames - 1) // 2: clips under 4 s get a narrower one
+    width = min(int(librosa.time_to_frames(2, sr=sr, hop_length=512)), (magnitude.shape[1] - 1) // 2 - 1)
     repeating = librosa.decompose.nn_filter(magnitude, aggregate=np.median, metric="cosine", width=max(width, 1))
     repeating = np.minimum(magnitude, repeating)
     mask = librosa.util.softmask(magnitude - repeating, 10 * repeating, power=2)
