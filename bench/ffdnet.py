@@ -1,6 +1,8 @@
-"""FFDNet on these CPUs: training patches/s and achieved GFLOP/s by depth, width, BatchNorm and precision.
+"""FFDNet on these CPUs: training patches/s and achieved GFLOP/s by depth, width, BatchNorm and precision; and the
+time to denoise a 512x512 image, FFDNet against the shipped DnCNN-10, measured in one run.
 
-python -m bench.ffdnet  ->  bench/results/ffdnet.json and .md
+python -m bench.ffdnet            ->  bench/results/ffdnet.json and .md (training)
+python -m bench.ffdnet inference  ->  bench/results/ffdnet_inference.json and .md
 
 A training step (forward, backward, Adam) on a batch of 64x64 patches, whose 32x32 half-resolution sub-images
 the convolutions see. FLOPs are counted from the convolutions alone (2 per multiply-add), a training step as
@@ -9,14 +11,16 @@ the convolutions see. FLOPs are counted from the convolutions alone (2 per multi
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from bench.common import write_results
-from toolkit import tasks
+from bench.common import best_time, write_results
+from toolkit import pretrained, tasks
 from toolkit.denoising.data import PatchSampler
+from toolkit.denoising.inference import add_noise, denoise
 
 VARIANTS = [  # (model, depth, filters, batch_norm, precision, patch)
     ("ffdnet", 15, 64, True, "float32", 64),
@@ -68,12 +72,35 @@ def measure(model_name, depth, filters, batch_norm, precision, patch, batch_size
     }
 
 
+def inference_rows(side: int = 512) -> list[dict]:
+    """Seconds to denoise a side x side image (best of 3), the shipped DnCNN against FFDNet-15 (shipped or untrained:
+    the cost does not depend on the weights)."""
+    task = tasks.get("denoising")
+    ffdnet_settings = dict(model="ffdnet", depth=15, filters=64, batch_norm=False, precision="mixed_bfloat16")
+    models = {"shipped DnCNN-10 (trained/denoising.keras)": pretrained.load("denoising")}
+    if "denoising_ffdnet" in pretrained.list():
+        models["shipped FFDNet (trained/denoising_ffdnet.keras)"] = pretrained.load("denoising_ffdnet")
+    else:
+        models["FFDNet-15, 64 filters, mixed_bfloat16"] = task.build(
+            OmegaConf.structured(task.Config(**ffdnet_settings))
+        )
+    noisy = add_noise(np.random.default_rng(0).random((side, side), dtype=np.float32), 25, np.random.default_rng(1))
+    rows = []
+    for name, model in models.items():
+        seconds = best_time(lambda model=model: denoise(model, noisy, 25.0), repeats=3)
+        rows.append({"model": name, "parameters": model.count_params(), f"seconds per {side}x{side} image": seconds})
+    return rows
+
+
 def main() -> None:
+    if sys.argv[1:] == ["inference"]:
+        write_results("ffdnet_inference", inference_rows(), notes="2 CPU cores; other jobs may have run beside it.")
+        return
     rows = []
     for variant in VARIANTS:
         rows.append(measure(*variant))
         print(rows[-1], flush=True)
-    write_results("ffdnet", rows, notes=__doc__.split("\n\n")[1].replace("\n", " "))
+    write_results("ffdnet", rows, notes=__doc__.split("\n\n")[2].replace("\n", " "))
 
 
 if __name__ == "__main__":
