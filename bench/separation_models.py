@@ -47,7 +47,7 @@ def main(argv: list[str]) -> None:
     if not argv or any("=" not in word for word in argv):
         raise SystemExit(__doc__.split("\n\n")[1])
     task = tasks.get("separation")
-    config = OmegaConf.structured(task.Config(verbose=0))
+    config = OmegaConf.structured(task.Config(verbose=0, dataset="rendered"))  # auto would pick MIR-1K
     rows = []
     for word in argv:
         name, path = word.split("=", 1)

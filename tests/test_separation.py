@@ -18,7 +18,8 @@ import soundfile as sf
 
 from tests.harness import ROOT, app_page, assert_round_trip, train_once
 from tests.tiny_data import voice_and_accompaniment
-from toolkit import tasks
+from toolkit import saving, tasks
+from toolkit.cli import task_and_config
 from toolkit.errors import DataNotFoundError, InputError, ToolkitError
 from toolkit.precision import dtype_policy
 from toolkit.separation import data, separate, singer
@@ -311,21 +312,172 @@ def test_corrupt_upload_is_refused():
         decode_audio(b"0" * 2048, max_bytes=1024)
 
 
-def test_mir1k_loader_uses_the_paper_split(tmp_path):
-    rng = np.random.default_rng(0)
-    for name in ["abjones_1_01", "amy_2_03", "bobon_1_01", "yifen_4_10"]:
-        path = tmp_path / "MIR-1K" / "Wavfile" / f"{name}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        left, right = rng.standard_normal((2, SR // 4)) * 0.1
-        sf.write(path, np.stack([left, right + 1], axis=1) * 0.5, SR)  # voice (right) carries a DC offset
-    train = data.load_mir1k("train", tmp_path) + data.load_mir1k("valid", tmp_path)
-    test = data.load_clips("mir1k", "test", data_dir=tmp_path)  # dataset=mir1k
-    assert sorted(c.name for c in train) == ["abjones_1_01", "amy_2_03"]
-    assert [c.name for c in test] == ["bobon_1_01", "yifen_4_10"]
-    assert test[0].vocals.mean() > 0.4 and abs(test[0].accompaniment.mean()) < 0.1
+def test_mir1k_is_split_by_singer_from_wav_and_flac_and_mixed_at_0_db(tiny_mir1k):
+    train, dev = data.load_mir1k("train", tiny_mir1k), data.load_clips("mir1k", "valid", data_dir=tiny_mir1k)
+    test = data.load_mir1k("test", tiny_mir1k)
+    assert [c.name for c in train] == ["abjones_1_01", "abjones_1_02", "amy_1_01", "amy_1_02"]  # 1_02: wav + flac
+    assert [c.name for c in dev] == ["annar_1_01", "annar_1_02", "tammy_1_01"] and dev[1].singer == "annar"
+    assert [c.name for c in test] == ["bobon_1_01", "yifen_1_01"]
+    assert data.mir1k_singers("dev", tiny_mir1k) == ["annar", "tammy"]
+    assert [c.seconds for c in train] == [3.0, 2.0, 2.5, 2.0]
+    folder = tiny_mir1k / "MIR-1K" / "Wavfile"
+    for clip in train + dev + test:  # voice right, accompaniment left, both rescaled to 0 dB at the same level
+        path = next(p for p in folder.glob(f"{clip.name}.*") if p.suffix in (".wav", ".flac"))
+        stereo = sf.read(path, dtype="float32")[0]
+        energy = lambda x: np.sum(np.square(x, dtype=np.float64))  # noqa: E731
+        assert 10 * np.log10(energy(clip.vocals) / energy(clip.accompaniment)) == pytest.approx(0, abs=1e-4)
+        assert energy(clip.mixture) == pytest.approx(energy(stereo[:, 0] + stereo[:, 1]), rel=0.05)
+        assert np.corrcoef(clip.vocals, stereo[:, 1])[0, 1] > 0.999
     shifted = data.circular_shift_mixes(test[:1], 2)
     assert len(shifted) == 3 and np.allclose(shifted[2].accompaniment, test[0].accompaniment)
     assert not np.allclose(shifted[1].vocals, test[0].vocals)
+
+
+def test_an_empty_mir1k_split_names_the_folder_and_the_singers(tmp_path):
+    folder = tmp_path / "MIR-1K" / "Wavfile"
+    folder.mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="train singers .*Wavfile: expected .* abjones, amy; .* no clips"):
+        data.load_mir1k("train", tmp_path)
+    sf.write(folder / "amy_1_01.flac", np.zeros((SR, 2)), SR)
+    with pytest.raises(DataNotFoundError, match="dev singers in .*Wavfile: .* of annar, tammy; the folder holds amy"):
+        data.load_clips("mir1k", "valid", data_dir=tmp_path)
+    with pytest.raises(DataNotFoundError, match="other than abjones, amy, annar, tammy"):
+        data.load_mir1k("test", tmp_path)
+    with pytest.raises(InputError, match="no split 'holdout'"):
+        data.load_mir1k("holdout", tmp_path)
+
+
+def test_0_db_mixing_and_length_weighted_gnsdr_on_a_known_case():
+    """White-noise sources mixed at 0 dB: the mixture's SDR is 0 dB, so NSDR is the estimate's SDR, which leaking
+    a tenth (a hundredth) of the accompaniment makes 20 dB (40 dB); weighted by length, 3 s and 1 s: 25 dB."""
+    rng = np.random.default_rng(0)
+    clips = []
+    for name, seconds, loudness in (("long", 3, 0.5), ("short", 1, 3.0)):
+        vocals, accompaniment = rng.standard_normal((2, seconds * SR)) * np.array([[loudness], [1.0]])
+        clips.append(data.Clip(name, *data.mix_at(vocals, accompaniment)))
+        assert np.sum(clips[-1].vocals ** 2) == pytest.approx(np.sum(clips[-1].accompaniment ** 2), rel=1e-6)
+        assert np.sum(clips[-1].mixture ** 2) == pytest.approx(np.sum((vocals + accompaniment) ** 2), rel=0.01)
+    leak = {"long": 0.1, "short": 0.01}
+    results = score_clips(clips, {"leaky": lambda c: (c.vocals + leak[c.name] * c.accompaniment, c.accompaniment)})
+    assert [c["nsdr"] for c in results["leaky"]["clips"]] == pytest.approx([20, 40], abs=0.3)
+    assert results["leaky"]["gnsdr"] == pytest.approx((3 * 20 + 1 * 40) / 4, abs=0.3)
+    vocals, accompaniment = data.mix_at(clips[0].vocals, clips[0].accompaniment, snr_db=6)
+    assert 10 * np.log10(np.sum(vocals**2) / np.sum(accompaniment**2)) == pytest.approx(6, abs=1e-4)
+
+
+def test_remixed_windows_are_voice_plus_music_and_depend_on_seed_epoch_and_index(tiny_mir1k):
+    clips = data.load_mir1k("train", tiny_mir1k)
+    windows = data.RemixedWindows([(clips, 1.0)], batch_size=8, frames=16, steps=4, augmentation=data.Augmentation())
+    x, y = windows[2]
+    assert x.shape == (8, 16, 513) and y.shape == (8, 16, 513, 2) and x.dtype == y.dtype == np.float32
+    (draw,) = windows.draws(2)
+    vocals = np.concatenate([stft(c.vocals) for c in clips])
+    accompaniment = np.concatenate([stft(c.accompaniment) for c in clips])
+    rows = np.arange(16)
+    for i in range(8):  # the mixture of the scaled sources, music from where the draw says
+        v = draw["vocals_gain"][i] * vocals[draw["vocals_start"][i] + rows]
+        a = draw["accompaniment_gain"][i] * accompaniment[draw["accompaniment_start"][i] + rows]
+        np.testing.assert_allclose(x[i], np.abs(v + a), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(y[i], np.stack([np.abs(v), np.abs(a)], -1), rtol=1e-5, atol=1e-6)
+    ratio = 20 * np.log10(draw["vocals_gain"] / draw["accompaniment_gain"])
+    assert np.all(np.abs(ratio) <= 5) and np.any(draw["vocals_start"] != draw["accompaniment_start"])
+
+    # without remixing, a window is the STFT of the time-domain mixture g_v v + g_a a of one clip
+    one = data.RemixedWindows([(clips[:1], 1.0)], 4, 16, 1, data.Augmentation(remix=0))
+    (draw,) = one.draws(0)
+    for i, start in enumerate(draw["vocals_start"]):
+        mixture = draw["vocals_gain"][i] * clips[0].vocals + draw["accompaniment_gain"][i] * clips[0].accompaniment
+        np.testing.assert_allclose(one[0][0][i], np.abs(stft(mixture)[start : start + 16]), rtol=1e-4, atol=1e-5)
+
+    again = data.RemixedWindows([(clips, 1.0)], 8, 16, 4, data.Augmentation())
+    again[3]  # asked in another order: the same batch
+    np.testing.assert_array_equal(again[2][0], x)
+    again.on_epoch_end()
+    assert not np.array_equal(again[2][0], x)
+    other_seed = data.RemixedWindows([(clips, 1.0)], 8, 16, 4, data.Augmentation(), seed=1)
+    assert not np.array_equal(other_seed[2][0], x)
+
+
+def test_remixed_windows_take_each_data_set_at_its_share(tiny_mir1k, corpus):
+    mir1k, rendered = data.load_mir1k("train", tiny_mir1k), data.load_rendered("train", corpus)
+    windows = data.RemixedWindows([(mir1k, 0.7), (rendered, 0.3)], 10, 16, 2, data.Augmentation(0, 0, 0))
+    assert windows.counts.tolist() == [7, 3] and len(windows[0][0]) == 10
+    assert [len(d["vocals_start"]) for d in windows.draws(0)] == [7, 3]
+    alone = data.RemixedWindows([(mir1k, 1.0), (rendered, 0.0)], 10, 16, 2, data.Augmentation())
+    assert len(alone.pools) == 1 and alone.counts.tolist() == [10]  # a data set with no share is not even loaded
+
+
+def test_speed_copies_change_pitch_and_length_together(tiny_mir1k):
+    (clip,) = data.load_mir1k("train", tiny_mir1k, limit=1)
+    faster, slower = data.speed_changed([clip], (1, -1))
+    assert (faster.name, slower.name) == ("abjones_1_01@+1st", "abjones_1_01@-1st")
+    assert len(faster.vocals) == pytest.approx(len(clip.vocals) / 2 ** (1 / 12), rel=1e-4)
+    assert len(slower.vocals) == pytest.approx(len(clip.vocals) * 2 ** (1 / 12), rel=1e-4)
+
+    def pitch(x: np.ndarray) -> float:
+        return float(np.nanmedian(librosa.yin(x, fmin=100, fmax=900, sr=SR)))
+
+    assert pitch(faster.vocals) / pitch(clip.vocals) == pytest.approx(2 ** (1 / 12), rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "words, train_clips, shares",
+    [(["dataset=mir1k"], 4, None), (["dataset=mir1k+rendered", "rendered_share=0.25"], 7, {"mir1k": 0.75})],
+)
+def test_one_epoch_on_mir1k_validates_and_evaluates_on_the_dev_singers(
+    tiny_mir1k, corpus, tmp_path, words, train_clips, shares
+):
+    result = train_once(["task=separation", f"data_dir={tiny_mir1k}", f"corpus_dir={corpus}", *TINY, *words], tmp_path)
+    card = result.card
+    assert card["data"]["train_clips"] == train_clips and card["data"]["valid_clips"] == 3
+    assert card["data"]["train_singers"] == ["abjones", "amy"] and card["data"]["valid_singers"] == ["annar", "tammy"]
+    assert card["data"]["augmentation"] == {"snr_db": 5.0, "gain_db": 6.0, "remix": 0.5, "speed_semitones": 1.0}
+    assert card["data"]["train_hours_with_copies"] > card["data"]["train_hours"] > 0
+    if shares:
+        assert card["data"]["batch_share_by_dataset"] == {**shares, "rendered": 0.25}
+        assert card["data"]["train_clips_by_dataset"] == {"mir1k": 4, "rendered": 3}
+    assert {row["voices"] for row in result.evaluation.table} == {"MIR-1K dev: annar, tammy"}
+    assert result.evaluation.details["singers"] == {"dev": ["annar", "tammy"]}
+    assert np.isfinite(card["metrics"]["gnsdr"]) and card["metrics"]["test_clips"] == 2
+
+
+def test_evaluate_names_the_singers_it_scored(tiny_mir1k, tmp_path, capsys):
+    """dataset=auto (the default) scores MIR-1K's dev singers where MIR-1K is present, and says so."""
+    from toolkit.evaluate import evaluate
+
+    with dtype_policy("float32"):
+        model = build_drnn(8, (2,), context=1)
+    path = saving.save_model(model, tmp_path / "model.keras")
+    words = ["task=separation", f"model_path={path}", f"data_dir={tiny_mir1k}", "eval_seconds=1"]
+    dev = evaluate(words)
+    out = capsys.readouterr().out
+    assert "Scoring MIR-1K's dev singers (annar, tammy): 3 clips" in out and "dataset=auto chose mir1k" in out
+    assert [row["method"] for row in dev.table] == ["drnn", "REPET-SIM", "ideal ratio mask (oracle)", "mixture"]
+    assert out.count("MIR-1K dev: annar, tammy") == 4 and dev.metrics["test_clips"] == 3
+    test = evaluate([*words, "eval_split=test", "dataset=mir1k"])
+    assert "test singers (bobon, yifen)" in capsys.readouterr().out and test.details["singers"]["test"] == [
+        "bobon",
+        "yifen",
+    ]
+    with pytest.raises(ToolkitError, match="eval_split=train: choose dev or test"):
+        evaluate([*words, "eval_split=train"])
+
+
+@pytest.mark.parametrize(
+    "word, message", [("dataset=mir1k+musdb", "dataset=mir1k\\+musdb: choose auto or"), ("rendered_share=2", "0 to 1")]
+)
+def test_bad_data_settings_are_refused_before_loading(word, message):
+    task, config = task_and_config(["task=separation", "data_dir=/nowhere", word])
+    with pytest.raises(ToolkitError, match=message):
+        task.data(config)
+
+
+def test_a_run_saved_with_the_old_data_setting_resumes_with_it(tmp_path):
+    from toolkit.train import prepare
+
+    (tmp_path / "config.yaml").write_text("task: separation\ndata: mir1k\nhidden: 64\neval_clips: 16\n")
+    _, config, _ = prepare(["task=separation", "resume=true", f"run_dir={tmp_path}"])
+    assert (config.dataset, config.hidden, config.eval_clips) == ("mir1k", 64, 16) and "data" not in config
 
 
 def test_musdb_loader_sums_accompaniment_and_resamples(tmp_path):

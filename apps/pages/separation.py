@@ -26,6 +26,7 @@ SOURCES = ["Example song", "Rendered test piece", "Upload"]
 TRAINED_ON = {  # what each training data set is, in the caption
     "rendered": "Bach chorales whose melodies are mostly sung by Festival's voices of recorded speakers",
     "mir1k": "MIR-1K (karaoke clips of Chinese pop songs)",
+    "mir1k+rendered": "MIR-1K (karaoke clips of Chinese pop songs) and the rendered Bach chorales",
     "musdb": "MUSDB18-HQ (full songs)",
 }
 
