@@ -1,15 +1,20 @@
 """`streamlit run apps/Home.py`: the toolkit's demo. Pages are found by file name in apps/pages/:
-`<task>.py` for a task, `foundations_<topic>.py` for the course basics, `overview.py` for the start page."""
+`<task>.py` for a task, `foundations_<topic>.py` for the course basics, `overview.py` for the start page.
 
+The tasks come in the gallery's order, the course's (apps/gallery/gallery.json, `python -m toolkit.gallery`),
+read without importing the toolkit: this script runs before every page, and Home loads no TensorFlow."""
+
+import json
 from pathlib import Path
 
 import streamlit as st
 
-from toolkit import tasks
-
-PAGES = Path(__file__).parent / "pages"
+APPS = Path(__file__).parent
+PAGES = APPS / "pages"
+GALLERY = APPS / "gallery" / "gallery.json"
+TASKS = [Path(t["page"]).stem for t in json.loads(GALLERY.read_text())["tiles"]] if GALLERY.is_file() else []
 ORDER = [
-    *tasks.names(),
+    *(stem for stem in TASKS if not stem.startswith("foundations_")),
     *("foundations_perceptron", "foundations_activations", "foundations_initialisation"),
     *("foundations_softmax_and_optimizers", "foundations_conv_arithmetic", "foundations_inside_a_network"),
 ]
