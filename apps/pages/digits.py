@@ -24,7 +24,7 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
 
 
 sources = (["Draw"] if ui.drawing_canvas_available() else []) + ["Upload", "MNIST test image"]
-source = st.radio("Input", sources, horizontal=True, key="source")
+source = st.radio("Input", sources, index=sources.index("MNIST test image"), horizontal=True, key="source")
 image, truth = None, None
 try:
     if source == "Draw":
