@@ -32,9 +32,16 @@ def square_photo(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(fit_image(photo, (size, size)), dtype=np.uint8)
 
 
+def one_photo(model: keras.Model, pixels: np.ndarray) -> np.ndarray:
+    """The output for one photo (S, S, 3) uint8 by a direct call: `model.predict` first traces a graph, about a
+    second per model on two cores, that a page's first photo would wait for."""
+    batch = pixels[None].astype("float32")
+    return keras.ops.convert_to_numpy(model([batch] if isinstance(model.input, list) else batch, training=False))[0]
+
+
 def class_probabilities(model: keras.Model, image: np.ndarray, classes: list[str]) -> dict[str, float]:
     """{class: probability} of one photo under a transfer model, most likely first."""
-    probabilities = model.predict(square_photo(image, model.input_shape[1])[None], verbose=0)[0]
+    probabilities = one_photo(model, square_photo(image, model.input_shape[1]))
     return dict(sorted(zip(classes, map(float, probabilities)), key=lambda item: -item[1]))
 
 
@@ -45,8 +52,8 @@ def load_imagenet_classifier(image_size: int = 224) -> keras.Model:
 
 def imagenet_top5(classifier: keras.Model, image: np.ndarray) -> list[tuple[str, float]]:
     """What the raw backbone sees: (ImageNet class, probability) of its 5 most likely classes for one photo."""
-    logits = classifier.predict(square_photo(image, classifier.input_shape[1] or 224)[None], verbose=0)
-    return backbones.imagenet_top_k(keras.ops.convert_to_numpy(keras.ops.softmax(logits[0])), 5)
+    logits = one_photo(classifier, square_photo(image, classifier.input_shape[1] or 224))
+    return backbones.imagenet_top_k(keras.ops.convert_to_numpy(keras.ops.softmax(logits)), 5)
 
 
 @dataclass
