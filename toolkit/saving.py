@@ -29,6 +29,7 @@ SAVED_CLASS_MODULES = (
     "toolkit.objects.models",
     "toolkit.separation.model",
     "toolkit.inpainting.dcgan",
+    "toolkit.inpainting.fill_net",
 )
 
 _UMASK = os.umask(0)

@@ -53,12 +53,12 @@ def mean_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(known, image, mean).astype(np.float32)
 
 
-CLASSIC_METHODS = {
-    "Telea": telea,
-    "Navier-Stokes": navier_stokes,
+CLASSIC_METHODS = {  # the evaluation's name of each method -> the method
+    "telea": telea,
+    "navier_stokes": navier_stokes,
     "biharmonic": biharmonic,
     "harmonic": harmonic,
-    "mean fill": mean_fill,
+    "mean_fill": mean_fill,
 }
 
 

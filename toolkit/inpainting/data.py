@@ -1,11 +1,15 @@
-"""The images a DCGAN learns to draw, and a user's image made like them.
+"""The images a DCGAN learns to draw or a fill network learns to fill, and a user's image made like them.
 
 `dataset`: fashion_mnist | mnist (28x28 grey, padded to 32x32) | cifar10 (32x32 colour) | flower_photos (centre-cropped
-square and resized to 64x64; every tenth photo is held out as a test image).
+square and resized to 64x64; every tenth photo is held out as a test image). `MaskedBatches` gives a fill network
+its training batches: images with fresh random masks.
 """
 
 from __future__ import annotations
 
+import math
+
+import keras
 import numpy as np
 from PIL import Image
 
@@ -16,6 +20,7 @@ from toolkit.data.paths import require_files
 from toolkit.data.tfds_source import FLOWER_PHOTOS_CLASSES, load_tfds_flowers, reads_tfds
 from toolkit.errors import ConfigError, InputError
 from toolkit.images import require_known_channels
+from toolkit.inpainting.masks import training_masks
 
 IMAGE_SHAPES = {
     "fashion_mnist": (32, 32, 1),
@@ -80,3 +85,56 @@ def fit_to_dataset(pixels: np.ndarray, dataset: str) -> np.ndarray:
     image = fit_image(image, (height - 2 * padding, width - 2 * padding))
     array = np.asarray(image, np.float32).reshape(height - 2 * padding, width - 2 * padding, channels) / 255
     return np.pad(array, ((padding, padding), (padding, padding), (0, 0)))
+
+
+def fit_photo(pixels: np.ndarray, dataset: str, max_side: int = 256) -> np.ndarray:
+    """A user's uint8 photo (H, W) or (H, W, 3) -> float (h, w, c) in [0, 1] in `dataset`'s colours, its aspect kept
+    and its longer side at most `max_side` (Lanczos): a photo to paint a hole on, filled around the hole."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) < 8:
+        raise InputError(f"Expected an image of at least 8x8 pixels, got shape {pixels.shape}.")
+    require_known_channels(pixels)
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    channels = IMAGE_SHAPES[dataset][2]
+    image = Image.fromarray(pixels.astype(np.uint8)).convert("L" if channels == 1 else "RGB")
+    scale = min(1.0, max_side / max(image.size))
+    if scale < 1:
+        image = image.resize((max(8, round(image.width * scale)), max(8, round(image.height * scale))), Image.LANCZOS)
+    return (np.asarray(image, np.float32) / 255).reshape(image.height, image.width, channels)
+
+
+class MaskedBatches(keras.utils.PyDataset):
+    """Batches {"pixels": uint8 (B, H, W, C), "mask": float32 (B, H, W), 1 = known} of shuffled images, each with a
+    fresh mask from `training_masks` (every kind the page offers).
+
+    Batch `index` of epoch `epoch` is a function of (seed, epoch, index) alone: the order of the images is shuffled
+    by (seed, epoch), the masks drawn from (seed, epoch, index), so a resumed run sees the batches it would have
+    seen. Keras does not tell a dataset which epoch it is in (and calls it outside epochs to learn its shapes):
+    `EpochSetter` sets `epoch` at each epoch's start, a resumed run's first included.
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.batch_size, self.seed, self.epoch = images, batch_size, seed, 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.images))
+        rows = np.sort(order[index * self.batch_size : (index + 1) * self.batch_size])
+        pixels = self.images[rows]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return ({"pixels": pixels, "mask": training_masks(len(rows), *pixels.shape[1:3], rng)},)
+
+
+class EpochSetter(keras.callbacks.Callback):
+    """Tells a `MaskedBatches` the epoch `fit` is starting, so its batches depend on (seed, epoch, index)."""
+
+    def __init__(self, batches: MaskedBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch

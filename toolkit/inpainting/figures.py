@@ -1,4 +1,5 @@
-"""Pictures: a sample grid per training epoch, and the method comparison figure of the evaluation."""
+"""Pictures: a grid per training epoch (a DCGAN's samples, a fill network's fills), and the method comparison figure
+of the evaluation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 from PIL import Image
+
+from toolkit.inpainting.masks import TRAINING_MIX, make_mask
 
 
 def tile(images: np.ndarray, columns: int) -> np.ndarray:
@@ -40,6 +43,25 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         samples = self.model.generate(self.count, seed=self.seed)
         save_png(tile(samples, 8), self.folder / f"samples_{epoch + 1:03d}.png", scale=2)
+
+
+class FillGrid(keras.callbacks.Callback):
+    """After each epoch, write `fills_<epoch>.png` so a user can watch a fill network learn: fixed images, each with
+    a mask of one of the training kinds, in three rows: masked, filled, original."""
+
+    def __init__(self, folder: str | Path, images: np.ndarray, seed: int = 1234):
+        super().__init__()
+        self.folder = Path(folder)
+        self.images = np.asarray(images[: len(TRAINING_MIX)], np.float32) / 255
+        kinds = list(TRAINING_MIX)
+        height, width = self.images.shape[1:3]
+        self.masks = np.stack([make_mask(kinds[i], height, width, seed + i) for i in range(len(self.images))])
+
+    def on_epoch_end(self, epoch, logs=None):
+        filled, _ = self.model.fill(self.images, self.masks)
+        known = self.masks[..., None]
+        rows = np.concatenate([known * self.images + (1 - known) * 0.5, filled, self.images])
+        save_png(tile(rows, len(self.images)), self.folder / f"fills_{epoch + 1:03d}.png", scale=3)
 
 
 def comparison_figure(columns: dict[str, np.ndarray], path: str | Path, rows: int = 8) -> Path:

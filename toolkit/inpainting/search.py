@@ -6,7 +6,7 @@ where W are the contextual weights (known pixels near the hole weigh most). Many
 run as one batch; each start keeps the lowest loss it saw over the steps, and the lowest over the starts wins.
 With `average` > 1 the fills of that many best starts are averaged instead: an estimate of the mean of what the
 GAN thinks could be in the hole, which scores higher PSNR/SSIM than any one sharp guess but looks softer.
-Then the fill is Poisson-blended into the hole (toolkit.inpainting.blend).
+toolkit.inpainting.predict.inpaint then Poisson-blends the fill into the hole (toolkit.inpainting.blend).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import numpy as np
 from keras import ops
 
 from toolkit.errors import InputError
-from toolkit.inpainting.blend import poisson_blend
 from toolkit.inpainting.dcgan import DCGAN
-from toolkit.inpainting.masks import check_mask, contextual_weights
+from toolkit.inpainting.masks import contextual_weights
 
 
 @dataclass
@@ -120,34 +119,3 @@ def combine_starts(fakes: np.ndarray, losses: np.ndarray, average: int) -> tuple
     best = np.argsort(losses, axis=1, kind="stable")[:, :average]
     picked = np.take_along_axis(fakes, best.reshape(best.shape + (1,) * (fakes.ndim - 2)), axis=1)
     return picked.mean(axis=1), losses.min(axis=1)
-
-
-@dataclass
-class Inpainting:
-    """Results for images (N, H, W, C) in [0, 1]."""
-
-    masked: np.ndarray  # the input with the hole greyed out (for display)
-    generated: np.ndarray  # G(z*): the generator's whole image
-    overlay: np.ndarray  # G(z*) pasted into the hole as it is
-    blended: np.ndarray  # G(z*) Poisson-blended into the hole: the method's answer
-    loss: np.ndarray  # (N,) final search loss
-
-
-def inpaint(
-    gan: DCGAN,
-    images: np.ndarray,
-    masks: np.ndarray,
-    settings: SearchSettings | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Inpainting:
-    """Fill the holes (mask 0) of images (N, H, W, C) in [0, 1] shaped like the generator's output."""
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[1:] != gan.image_shape:
-        raise InputError(f"Expected images (N, {', '.join(map(str, gan.image_shape))}), got {images.shape}.")
-    masks = np.stack([check_mask(mask, images.shape[1:]) for mask in masks])
-    generated, loss = latent_search(gan, images, masks, settings, progress)
-    known = masks[..., None]
-    overlay = known * images + (1 - known) * generated
-    blended = np.stack([poisson_blend(g, y, mask) for g, y, mask in zip(generated, images, masks)])
-    masked = known * images + (1 - known) * 0.5
-    return Inpainting(masked, generated, overlay, blended, loss)
