@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -30,6 +31,7 @@ GALLERY = REPO_ROOT / "apps" / "gallery"
 SIZE = (6.4, 4.0)  # inches at DPI: every picture 640x400 px, so the tiles line up
 DPI = 100
 JPEG_QUALITY = 85
+STYLE = {"font.size": 14, "axes.titlesize": 15}  # a tile shows a picture at about half its size
 Cards = Mapping[str, Mapping[str, Any]]  # shipped model name -> its card
 
 
@@ -293,13 +295,13 @@ def new_figure(columns: int, title: str = "", **grid: Any) -> tuple[Figure, Any]
     figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
     axes = figure.subplots(1, columns, **grid)
     if title:
-        figure.suptitle(title, fontsize=12)
+        figure.suptitle(title, fontsize="x-large")
     return figure, axes
 
 
 def show_image(axes, image: np.ndarray, title: str, cmap: str | None = None) -> None:
     axes.imshow(image, cmap=cmap, vmin=0, vmax=255 if image.dtype == np.uint8 else 1, interpolation="nearest")
-    axes.set_title(title, fontsize=10)
+    axes.set_title(title)
     axes.set_axis_off()
 
 
@@ -328,8 +330,8 @@ def digits_picture(path: Path, name: str) -> str:
     show_image(left, images[index][..., 0], f"MNIST test digit #{index}", cmap="gray")
     bars.barh(CLASS_NAMES, p, color=["#e6550d" if k == order[0] else "#9ecae1" for k in range(len(p))])
     bars.invert_yaxis()
-    bars.set(xlim=(0, 1), xlabel="probability")
-    bars.set_title("what the CNN says", fontsize=10)
+    bars.set(xlim=(0, 1), xticks=[0, 0.5, 1], xlabel="probability")
+    bars.set_title("what the CNN says")
     save(figure, path)
     return (
         f"An MNIST test digit (a {labels[index]}): the CNN says {CLASS_NAMES[order[0]]}, {p[order[0]]:.0%} sure, "
@@ -354,8 +356,8 @@ def objects_picture(path: Path, name: str) -> str:
     image, predicted = images[index], int(probabilities[index].argmax())
     cam = grad_cam(model, image[None].astype("float32"), predicted)[0]
     figure, (left, right) = new_figure(2, f"It says '{classes[predicted]}', {probabilities[index, predicted]:.0%} sure")
-    show_image(left, image, "a CIFAR-10 test image (32x32)")
-    show_image(right, heatmap_overlay(image, cam), "where it looked (Grad-CAM)")
+    show_image(left, image, "test image, 32x32")
+    show_image(right, heatmap_overlay(image, cam), "Grad-CAM: where it looked")
     save(figure, path)
     return f"A CIFAR-10 test image the network calls '{classes[predicted]}', and where it looked for it (red)."
 
@@ -377,7 +379,7 @@ def denoising_picture(path: Path, name: str) -> str:
     figure, axes = new_figure(2)
     for panel, (label, picture) in zip(axes, [("noisy", noisy), (model.name, denoised)]):
         show_image(panel, to_uint8(picture[top : top + side, left : left + side]), "", cmap="gray")
-        panel.set_title(f"{label}: {psnr(clean, picture):.1f} dB", fontsize=10)
+        panel.set_title(f"{label}: {psnr(clean, picture):.1f} dB")
     save(figure, path)
     return f"BSD68 {image_name} with noise of level 25 (left) and denoised (right), a 96x96 crop; PSNR of the image."
 
@@ -394,11 +396,11 @@ def transfer_picture(path: Path, name: str) -> str:
     photo = read_image(file)
     probabilities = class_probabilities(model, photo, classes)
     figure, (left, bars) = new_figure(2, gridspec_kw={"width_ratios": [1, 1]})
-    show_image(left, square_photo(photo, 224), f"a test photo ({truth})")
+    show_image(left, square_photo(photo, 224), f"test photo: {truth}")
     names = list(probabilities)[::-1]
     bars.barh(names, [probabilities[n] for n in names], color=["#9ecae1"] * (len(names) - 1) + ["#e6550d"])
-    bars.set(xlim=(0, 1), xlabel="probability")
-    bars.set_title("what the network says", fontsize=10)
+    bars.set(xlim=(0, 1), xticks=[0, 0.5, 1], xlabel="probability")
+    bars.set_title("what the network says")
     save(figure, path)
     best = next(iter(probabilities))
     return f"A flower test photo (sunflowers): the network says {best}, {probabilities[best]:.0%} sure."
@@ -467,7 +469,7 @@ def foundations_picture(path: Path, name: str | None = None) -> str:
     ):
         panel.contourf(xx, yy, predicted.reshape(xx.shape), levels=[-0.5, 0.5, 1.5], colors=["#9ecae1", "#fdae6b"])
         panel.scatter(x[:, 0], x[:, 1], c=np.where(y, "#e6550d", "#3182bd"), edgecolors="k", s=120)
-        panel.set_title(f"XOR, {title}", fontsize=10)
+        panel.set_title(f"XOR, {title}")
         panel.set(xticks=[0, 1], yticks=[0, 1], aspect="equal")
     save(figure, path)
     return "XOR: no straight line separates the orange points from the blue ones; one hidden layer bends the boundary."
@@ -499,7 +501,8 @@ def make(keys: Sequence[str] = (), out: Path = GALLERY) -> Path:
             tile.update(picture=None, caption="")
         elif not keys or key in keys:
             print(f"{key}: {shows or 'no model'} -> {out / tile['picture']}", flush=True)
-            tile["caption"] = PICTURES[key](out / tile["picture"], shows)
+            with matplotlib.rc_context(STYLE):
+                tile["caption"] = PICTURES[key](out / tile["picture"], shows)
         else:
             tile["caption"] = before.get(key, {}).get("caption", "")
     manifest.parent.mkdir(parents=True, exist_ok=True)
