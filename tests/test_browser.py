@@ -6,6 +6,7 @@ may reach nothing but that server. Screenshots of every step go to artifacts/bro
 """
 
 import io
+import json
 import math
 import os
 import re
@@ -228,6 +229,28 @@ def test_page_renders_from_the_sidebar(tab, stem):
     page = open_page(tab, stem)
     assert page.locator("[data-testid=stMain] h1").count() >= 1, f"{stem}: no title"
     assert_no_traceback(page, stem)
+
+
+@pytest.mark.timeout(600)
+def test_home_gallery_pictures_load_and_each_tile_opens_its_page(tab):
+    tiles = json.loads((ROOT / "apps" / "gallery" / "gallery.json").read_text())["tiles"]
+    page = open_page(tab, "overview")
+    page.wait_for_function("() => [...document.images].every(image => image.complete)", timeout=30_000)
+    widths = page.locator("[data-testid=stMain] [data-testid=stImage] img").evaluate_all(
+        "images => images.map(image => image.naturalWidth)"
+    )
+    assert len(widths) == len(tiles) and all(widths), f"gallery pictures' natural widths: {widths}"
+    links = "[data-testid=stMain] [data-testid=stPageLink-NavLink]"
+    assert page.locator(links).count() == len(tiles)
+    for index, tile in enumerate(tiles):
+        stem = Path(tile["page"]).stem
+        if index:
+            open_page(page, "overview")
+        page.locator(links).nth(index).click()
+        page.wait_for_url(re.compile(f"/{stem}$"), timeout=30_000)
+        wait_idle(page)
+        assert page.locator("[data-testid=stMain] h1").count() >= 1, f"{stem}: no title"
+        assert_no_traceback(page, f"gallery_{stem}")
 
 
 FAILED = "[data-testid=stException], [data-testid=stAlertContentError]"  # what a page shows when it cannot go on
