@@ -172,8 +172,8 @@ class Separation(Task):
     renamed_settings = {"data": "dataset"}  # before #33 the data set setting was data=
     contract = (
         f"input: mixture STFT magnitudes (batch, frames, {N_FFT // 2 + 1}) float32 (16 kHz mono, {N_FFT}-point "
-        f"Hann window, hop {HOP}); output: (batch, frames, {N_FFT // 2 + 1}, 2) vocals and accompaniment "
-        "magnitudes that sum to the input. Use toolkit.separation.separate(path_or_array, sr) for audio."
+        f"Hann window, hop {HOP}); output: (batch, frames, {N_FFT // 2 + 1}, 2) float32 vocals and "
+        "accompaniment magnitudes that sum to the input. Use toolkit.separation.separate(path_or_array, sr) for audio."
     )
 
     def data(self, config: DictConfig) -> Data:
