@@ -51,11 +51,11 @@ class SeparationConfig(RunConfig):
     context: int = 1  # frames of context on each side of the input frame
     gamma: float = 0.05  # weight of the discriminative term (0: joint MSE)
     shifts: int = 0  # circular-shift remixes per training clip (the paper's MIR-1K augmentation)
-    augment: bool | None = None  # remix training windows at random (below); default: on with MIR-1K, off otherwise
+    augment: bool | None = None  # remix training windows (snr_db ... speed_semitones); default: on with MIR-1K only
     snr_db: float = 5.0  # augment: each window's voice-to-music ratio moves by up to +-this (dB; MIR-1K is at 0 dB)
     gain_db: float = 6.0  # augment: each window's level moves by up to +-this (dB)
     remix: float = 0.5  # augment: the share of windows whose voice is heard over music from elsewhere in the data
-    speed_semitones: float = 1.0  # augment: MIR-1K training clips also played this much faster and slower (0: not)
+    speed_semitones: float = 1.0  # augment: MIR-1K's clips also played this many semitones faster and slower (0: no)
     eval_clips: int | None = None  # clips scored per test group (default: 16; MIR-1K: all of them); ~2 s CPU each
     eval_seconds: float = 15.0  # the first seconds of each scored clip (MIR-1K's are all shorter)
 
