@@ -1,7 +1,7 @@
 """toolkit: classic deep-learning results as Keras models you train, load and try.
 
-`import toolkit` registers every custom layer, loss and model class (`saving.register_saved_classes`), so `keras.saving.load_model` reads the
-shipped `.keras` files with safe mode on.
+`import toolkit` registers every custom layer, loss and model class (`saving.register_saved_classes`), so
+`keras.saving.load_model` reads the shipped `.keras` files with safe mode on.
 """
 
 import os
