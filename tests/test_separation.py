@@ -432,6 +432,7 @@ def test_one_epoch_on_mir1k_validates_and_evaluates_on_the_dev_singers(
     assert card["data"]["train_clips"] == train_clips and card["data"]["valid_clips"] == 3
     assert card["data"]["train_singers"] == ["abjones", "amy"] and card["data"]["valid_singers"] == ["annar", "tammy"]
     assert card["data"]["augmentation"] == {"snr_db": 5.0, "gain_db": 6.0, "remix": 0.5, "speed_semitones": 1.0}
+    assert (card["config"]["dataset"], card["config"]["augment"]) == (words[0].split("=")[1], True)
     assert card["data"]["train_hours_with_copies"] > card["data"]["train_hours"] > 0
     if shares:
         assert card["data"]["batch_share_by_dataset"] == {**shares, "rendered": 0.25}

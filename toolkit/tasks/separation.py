@@ -197,6 +197,7 @@ class Separation(Task):
         if config.shifts:
             train = {name: sep_data.circular_shift_mixes(clips, config.shifts) for name, clips in train.items()}
         augment = config.dataset.startswith("mir1k") if config.augment is None else config.augment
+        config.augment = augment  # the run's config.yaml and card say whether it was on
         if augment and "mir1k" in train and config.speed_semitones:
             shifts = (-config.speed_semitones, config.speed_semitones)
             train["mir1k"] = train["mir1k"] + sep_data.speed_changed(train["mir1k"], shifts)
