@@ -28,7 +28,7 @@ from toolkit.evaluate import evaluate
 from toolkit.inpainting import fill_around_hole, inpaint
 from toolkit.inpainting.blend import poisson_blend
 from toolkit.inpainting.classic import CLASSIC_METHODS, psnr, ssim
-from toolkit.inpainting.data import EpochSetter, MaskedBatches, fit_to_dataset, load_images
+from toolkit.inpainting.data import EpochSetter, MaskedBatches, fit_photo, fit_to_dataset, load_images
 from toolkit.inpainting.dcgan import DCGAN, NORMS
 from toolkit.inpainting.fill_net import FillNet
 from toolkit.inpainting.masks import (
@@ -750,3 +750,20 @@ def test_page_shows_the_fill_network_telea_and_biharmonic_at_once(
         "biharmonic",
         "GAN + Poisson",
     ]
+
+
+def test_fit_photo_keeps_the_aspect_and_bounds_the_longer_side():
+    photo = np.zeros((600, 300, 3), np.uint8)
+    photo[:, 150:] = 255
+    fitted = fit_photo(photo, "cifar10", max_side=256)
+    assert fitted.shape == (256, 128, 3) and fitted.dtype == np.float32
+    assert fitted[:, :60].max() < 0.05 and fitted[:, 70:].min() > 0.95
+    assert fit_photo(photo, "fashion_mnist").shape == (256, 128, 1)
+    assert fit_photo(photo[:40, :30], "cifar10").shape == (40, 30, 3)  # small photos keep their size
+    with pytest.raises(InputError, match="at least 8x8"):
+        fit_photo(np.zeros((4, 40), np.uint8), "cifar10")
+    net = tiny_fill_net()  # a painted stroke on the photo, filled by the network around the hole
+    mask = np.ones((256, 128), np.float32)
+    mask[100:140, 30:90] = 0
+    filled = fill_around_hole(lambda im, m: inpaint(net, im[None], m[None]).filled[0], fitted, mask, (32, 32))
+    assert filled.shape == fitted.shape and np.array_equal(filled[mask > 0], fitted[mask > 0])

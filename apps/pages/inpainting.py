@@ -18,8 +18,8 @@ from toolkit.inpainting.search import SearchSettings
 NETWORK = "inpainting_fill_net_"  # the fill networks' names: this and the data set; the DCGANs' lack "fill_net_"
 COLOUR = "cifar10"  # the data set the page opens on
 CANVAS = 256  # pixels of the drawing canvas's longer side
-TRAIN_NETWORK = (
-    "python -m toolkit.train task=inpainting model=fill_net dataset=cifar10 batch_size=64 epochs=10 "
+TRAIN_NETWORK = (  # about 80 minutes on two idle CPU cores (bench/results/inpainting_fill_net_speed.md)
+    "python -m toolkit.train task=inpainting model=fill_net dataset=cifar10 batch_size=64 epochs=60 "
     "learning_rate=1e-3 out=trained/"
 )
 
@@ -104,8 +104,7 @@ try:
         images = cached_test_images(dataset)
         image = images[st.number_input("Test image", 0, len(images) - 1, 0, key="index")]
     height, width = image.shape[:2]
-    kinds = (["draw"] if st_canvas and source == "Upload" else []) + list(MASKS) + (["draw"] if st_canvas else [])
-    kind = st.selectbox("Hole", list(dict.fromkeys(kinds)), key="mask")
+    kind = st.selectbox("Hole", list(MASKS) + (["draw"] if st_canvas else []), key="mask")
     if kind == "draw":
         mask = draw_mask(image)
         if mask is None:
@@ -127,13 +126,14 @@ try:
         )
     filled["Telea"] = telea(image, mask)
     filled["biharmonic"] = biharmonic(image, mask)
+    results = st.container()  # the fills show above the latent search's settings
     searches = []  # the latent search's result, once its button is pressed
     if gan is not None:
-        with st.expander("Latent search (DCGAN, Yeh et al. 2017): slow, seconds to minutes"):
-            steps = st.slider("Search steps", 10, 1500, 300, step=10, key="steps")
-            starts = st.slider("Starting points", 1, 16, 4, key="starts")
-            average = st.checkbox("Average the fills of all starting points (higher PSNR, softer)", key="average")
-        if st.button("Run the latent search", key="search"):
+        st.markdown("**The DCGAN's latent search** (Yeh et al. 2017): slow, seconds to minutes.")
+        steps = st.slider("Search steps", 10, 1500, 300, step=10, key="steps")
+        starts = st.slider("Starting points", 1, 16, 4, key="starts")
+        average = st.checkbox("Average the fills of all starting points (higher PSNR, softer)", key="average")
+        if st.button("Fill the hole with the latent search", key="search"):
             bar = st.progress(0.0, text="Searching the latent space...")
             settings = SearchSettings(steps=steps, starts=starts, average=starts if average else 1)
 
@@ -149,17 +149,17 @@ except ToolkitError as err:
 
 known, hole = mask[..., None], mask < 0.5
 shown = {"with the hole": image * known + 0.5 * (1 - known), **filled, "original": image}
-for column, (caption, picture) in zip(st.columns(len(shown)), shown.items()):
+for column, (caption, picture) in zip(results.columns(len(shown)), shown.items()):
     score = f" · {psnr(picture, image, hole):.1f} dB" if caption in filled else ""
     column.image(display(picture), caption=caption + score, width="stretch")
 notes = ["dB: PSNR in the hole against the original."]
 if searches:
     search = searches[-1]
     notes.append(
-        f"Latent search: loss {search.loss[0]:.3f} after {steps} steps from {starts} starting points"
+        f"Search loss {search.loss[0]:.3f} after {steps} steps from {starts} starting points"
         f"{', fills averaged' if average else ''}."
     )
-    st.image(display(search.generated[0]), caption="the GAN's whole image G(z) at the model's size", width=128)
+    results.image(display(search.generated[0]), caption="the GAN's whole image G(z) at the model's size", width=128)
 elif gan is not None:
-    notes.append("The DCGAN's latent search runs on the button.")
-st.caption(" ".join(notes))
+    notes.append("The DCGAN's latent search runs on the button below.")
+results.caption(" ".join(notes))
