@@ -290,8 +290,12 @@ def render_corpus(
                 info = audio[-1]
                 if not done:
                     folder.mkdir(parents=True, exist_ok=True)
-                    for stem, samples in zip(STEMS, audio):  # the second file's presence marks a finished piece
-                        sf.write(folder / f"{stem}.wav", samples, SAMPLE_RATE, subtype="PCM_16")
+                    for stem, samples in zip(STEMS, audio):  # the second file's presence marks a finished piece,
+                        saving.write_atomically(  # so neither may be half written when a run is killed
+                            folder / f"{stem}.wav",
+                            ".tmp.wav",
+                            lambda tmp, samples=samples: sf.write(tmp, samples, SAMPLE_RATE, subtype="PCM_16"),
+                        )
                 folder_name = f"{version_split}/{folder.name}"
                 manifest["pieces"].append({"piece": path.name, "split": version_split, "folder": folder_name, **info})
                 total += info["seconds"]
