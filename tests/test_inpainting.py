@@ -691,7 +691,8 @@ def test_evaluate_fill_net_table_names_every_method(shipped_fill, shipped_colour
     assert evaluation.metrics["hole_psnr"] == rows[0]["PSNR hole"] and evaluation.metrics["mask"] == "strokes"
     assert "| fill_net | 4 |" in figure.with_suffix(".md").read_text() and figure.exists()
     gan = Path(shipped_colour.card["config"]["out"]) / "inpainting_cifar10.keras"
-    both = evaluate([*words, "mask=center", "latent_search=true", f"gan_path={gan}", "steps=3", "starts=2"])
+    search = ["latent_search=true", f"gan_path={gan}", "steps=3", "starts=2", f"figure={tmp_path / 'both.png'}"]
+    both = evaluate([*words, "mask=center", *search])
     methods = [row["method"] for row in both.table]
     assert methods == ["fill_net", "latent_search", "latent_search_overlay", *CLASSIC_METHODS]
     assert all("D(x)" in row for row in both.table)
