@@ -129,8 +129,8 @@ class FillNet(keras.Model):
         self.hole_tracker = keras.metrics.Mean(name="hole_error")  # the reconstruction loss in the hole alone
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_adv")  # the generator's adversarial loss
-        self.real_score_tracker = keras.metrics.Mean(name="d_real")  # mean D on real images' holes
-        self.fake_score_tracker = keras.metrics.Mean(name="d_fake")  # mean D on filled holes
+        self.real_score_tracker = keras.metrics.Mean(name="d_real")  # mean D(real) over all patches
+        self.fake_score_tracker = keras.metrics.Mean(name="d_fake")  # mean D(filled) over all patches
         self.build(None)
 
     def build(self, input_shape):
