@@ -7,14 +7,23 @@ import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from PIL import Image
 
 from tests.harness import app_page, assert_round_trip, train_once
 from tests.tiny_data import smooth_image
 from toolkit import saving
 from toolkit.config import parse_overrides
+from toolkit.denoising.__main__ import main as denoising_cli
 from toolkit.denoising.baselines import FigureCache, nlm_denoise
 from toolkit.denoising.data import PatchSampler, load_image_set, read_gray
-from toolkit.denoising.inference import add_noise, denoise, denoise_channels, estimate_noise_sigma, noise_rng
+from toolkit.denoising.inference import (
+    add_noise,
+    denoise,
+    denoise_channels,
+    denoise_image,
+    estimate_noise_sigma,
+    noise_rng,
+)
 from toolkit.denoising.models import PixelShuffle, PixelUnshuffle
 from toolkit.denoising.quality import psnr, ssim
 from toolkit.errors import ConfigError, DataNotFoundError, InputError
@@ -123,6 +132,32 @@ def test_denoise_tells_a_noise_level_model_the_level_or_its_estimate():
     image = add_noise(np.full((64, 64), 0.5, np.float32), 30, np.random.default_rng(0))
     np.testing.assert_allclose(denoise(model, image, 20), 20 / 255, rtol=1e-6)
     assert denoise(model, image).mean() == pytest.approx(30 / 255, rel=0.1)  # estimated from the image
+
+
+def test_denoise_image_keeps_the_bit_depth_and_colour():
+    half = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Rescaling(0.5)])  # a stand-in "denoiser"
+    grey8 = np.full((20, 30), 200, np.uint8)
+    assert denoise_image(half, grey8).dtype == np.uint8 and (denoise_image(half, grey8) == 100).all()
+    grey16 = np.full((20, 30), 60000, np.uint16)
+    assert denoise_image(half, grey16).dtype == np.uint16 and (denoise_image(half, grey16) == 30000).all()
+    colour = np.full((20, 30, 3), 0.8, np.float32)
+    np.testing.assert_allclose(denoise_image(half, colour), 0.4, atol=1e-6)
+    for bad in (np.zeros((20, 30, 2), np.uint8), np.zeros((8, 8), np.uint32), np.zeros((8, 8), bool)):
+        with pytest.raises(InputError):
+            denoise_image(half, bad)
+
+
+def test_denoising_command_writes_the_photo_in_its_mode(tmp_path):
+    model = Denoising().build(config(model="ffdnet", batch_norm=False))
+    saving.save_model(model, tmp_path / "ffdnet.keras")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)).save(photo)
+    written = denoising_cli(["--model", str(tmp_path / "ffdnet.keras"), str(photo)])
+    assert written == tmp_path / "photo_denoised.png"
+    with Image.open(written) as image:
+        assert image.mode == "RGB" and image.size == (40, 24)
+    with pytest.raises(SystemExit):
+        denoising_cli(["--model", str(tmp_path / "ffdnet.keras"), str(tmp_path / "missing.png")])
 
 
 @pytest.mark.parametrize("variant", ["dncnn", "dae"])

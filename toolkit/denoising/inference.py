@@ -72,6 +72,29 @@ def denoise_channels(model: keras.Model, noisy: np.ndarray, sigma: float | None 
     return denoise(model, noisy, sigma)
 
 
+def denoise_image(model: keras.Model, image: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """Denoise a picture as it comes: grey (H, W) or colour (H, W, 3), uint8, uint16 or float in [0, 1].
+
+    `sigma` is the noise level on the 0-255 scale whatever the bit depth (what the denoising tables quote); None
+    estimates it. Returns the same shape and dtype, on the same scale.
+    """
+    image = np.asarray(image)
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)):
+        raise InputError(f"Expected a grey (H, W) or colour (H, W, 3) image, got shape {image.shape}.")
+    if image.dtype.kind in "ui":
+        if image.dtype.itemsize > 2:
+            raise InputError(f"Integer images up to 16 bits are supported, not {image.dtype}.")
+        top = float(np.iinfo(image.dtype).max)
+    elif image.dtype.kind == "f":
+        top = 1.0
+    else:
+        raise InputError(f"Cannot denoise an image of type {image.dtype}.")
+    clean = denoise_channels(model, image.astype(np.float32) / top, sigma)
+    if image.dtype.kind == "f":
+        return clean.astype(image.dtype)
+    return np.round(clean * top).astype(image.dtype)
+
+
 def estimate_noise_sigma(noisy: np.ndarray) -> float:
     """The noise level of an image on the 0-255 scale: scikit-image's wavelet (median absolute deviation) estimate.
 
