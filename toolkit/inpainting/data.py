@@ -67,18 +67,22 @@ def held_out_images(dataset: str, count: int, data_dir: str | None = None) -> np
     return load_images(dataset, "test", data_dir, limit=count).astype(np.float32) / 255
 
 
+def checked_user_image(pixels: np.ndarray) -> np.ndarray:
+    """A user's image as (H, W) or (H, W, 3), at least 8x8; a clear error for anything else."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) < 8:
+        raise InputError(f"Expected an image of at least 8x8 pixels, got shape {pixels.shape}.")
+    require_known_channels(pixels)
+    return pixels[..., 0] if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
+
+
 def fit_to_dataset(pixels: np.ndarray, dataset: str) -> np.ndarray:
     """A user's uint8 image (H, W) or (H, W, 3) -> float (h, w, c) in [0, 1], sized and coloured like `dataset`.
 
     The toolkit's resize policy (`fit_image`: centre crop to the aspect ratio, then bilinear) as in training;
     for the 28x28 sets to 28x28, then padded to 32x32.
     """
-    pixels = np.asarray(pixels)
-    if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) < 8:
-        raise InputError(f"Expected an image of at least 8x8 pixels, got shape {pixels.shape}.")
-    require_known_channels(pixels)
-    if pixels.ndim == 3 and pixels.shape[-1] == 1:
-        pixels = pixels[..., 0]
+    pixels = checked_user_image(pixels)
     height, width, channels = IMAGE_SHAPES[dataset]
     padding = 2 if dataset in GREY else 0
     image = Image.fromarray(pixels.astype(np.uint8)).convert("L" if channels == 1 else "RGB")
@@ -90,12 +94,7 @@ def fit_to_dataset(pixels: np.ndarray, dataset: str) -> np.ndarray:
 def fit_photo(pixels: np.ndarray, dataset: str, max_side: int = 256) -> np.ndarray:
     """A user's uint8 photo (H, W) or (H, W, 3) -> float (h, w, c) in [0, 1] in `dataset`'s colours, its aspect kept
     and its longer side at most `max_side` (Lanczos): a photo to paint a hole on, filled around the hole."""
-    pixels = np.asarray(pixels)
-    if pixels.ndim not in (2, 3) or min(pixels.shape[:2]) < 8:
-        raise InputError(f"Expected an image of at least 8x8 pixels, got shape {pixels.shape}.")
-    require_known_channels(pixels)
-    if pixels.ndim == 3 and pixels.shape[-1] == 1:
-        pixels = pixels[..., 0]
+    pixels = checked_user_image(pixels)
     channels = IMAGE_SHAPES[dataset][2]
     image = Image.fromarray(pixels.astype(np.uint8)).convert("L" if channels == 1 else "RGB")
     scale = min(1.0, max_side / max(image.size))
