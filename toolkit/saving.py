@@ -21,7 +21,7 @@ from toolkit.errors import InputError, ToolkitError
 
 # The modules that define every class a saved toolkit model names (layers, losses, metrics, model classes), all
 # registered with `keras.saving.register_keras_serializable(package="toolkit")`. Loading imports these and nothing
-# else, so reading a file never runs a task adapter. tests/test_frame.py loads every file in trained/ this way.
+# else, so reading a file never runs a task adapter. tests/test_contract.py loads every file in trained/ so.
 SAVED_CLASS_MODULES = (
     "toolkit.layers",
     "toolkit.classification",
@@ -75,7 +75,7 @@ def save_model_and_card(model: keras.Model, card: dict, stem: str | os.PathLike)
     model with the old card; now it is the instant between two renames.
     """
     stem = Path(stem)
-    text = json.dumps(card, indent=2, default=_json_default) + "\n"
+    text = _json_text(card)
     try:
         with _atomic_target(stem.with_suffix(".keras"), ".tmp.keras") as model_tmp:
             with _atomic_target(stem.with_suffix(".json"), ".tmp") as card_tmp:
@@ -94,8 +94,12 @@ def save_weights(model: keras.Model, path: str | os.PathLike) -> Path:
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:
-    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    text = _json_text(data)
     return write_atomically(path, ".tmp", lambda tmp: tmp.write_text(text))
+
+
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_json_default) + "\n"
 
 
 def _json_default(value: Any) -> Any:

@@ -117,13 +117,12 @@ def baseline_names(config: DictConfig) -> list[str]:
     return names
 
 
-def shipped_dncnn(name: str, level: float):
-    """(label, denoiser) of a shipped DnCNN measured at `level`, or None where it is not shipped or not for it."""
-    artifact, levels = SHIPPED_DNCNN[name]
-    if artifact not in pretrained.list() or (levels is not None and level not in levels):
-        return None
-    model = pretrained.load(artifact)
-    return f"DnCNN (trained/{artifact}.keras)", lambda noisy, _: denoise(model, noisy)
+def shipped_dncnns(names: list[str]) -> dict[str, keras.Model]:
+    """The shipped DnCNN models among the baselines `names`, each loaded once: {name: model}."""
+    shipped = pretrained.list()
+    return {
+        n: pretrained.load(SHIPPED_DNCNN[n][0]) for n in names if n in SHIPPED_DNCNN and SHIPPED_DNCNN[n][0] in shipped
+    }
 
 
 class Denoising(Task):
@@ -156,10 +155,13 @@ class Denoising(Task):
         size, batch = config.patch_size, config.batch_size
         told = config.model == "ffdnet"
         # workers=2: a thread draws the next batch (numpy releases the GIL) while the backend trains on this one
+        sampling = {"sigma_range": levels, "noise_level_input": told}
         train_set = PatchSampler(
-            train, sigma, config.patches_per_epoch, batch, size, config.seed, False, levels, told, workers=2
+            train, sigma, config.patches_per_epoch, batch, size, config.seed, **sampling, workers=2
         )
-        val_set = PatchSampler(val, sigma, 8 * batch, batch, size, config.seed + 1, True, levels, told) if val else None
+        val_set = (
+            PatchSampler(val, sigma, 8 * batch, batch, size, config.seed + 1, fixed=True, **sampling) if val else None
+        )
         info = {
             "name": "Train400 patches; test BSD68",
             "train_images": len(train),
@@ -182,6 +184,7 @@ class Denoising(Task):
         # a model told the noise level is measured at each test level; a fixed-level one at its own
         sigma = None if takes_noise_level(model) else training_sigma(config)
         names = baseline_names(config)
+        dncnns = shipped_dncnns(names)
         metrics: dict[str, float] = {"test_images": len(images)}
         rows, details = [], {"images": [name for name, _ in images], "per_image_psnr": {}}
         for level in BLIND_TEST_SIGMAS if sigma is None else (sigma,):
@@ -194,9 +197,11 @@ class Denoising(Task):
                 if name in BASELINES:
                     label, run = BASELINES[name]
                     denoisers[label], prefixes[label] = (name, run), f"{name}_"
-                elif shipped := shipped_dncnn(name, level):
-                    label, run = shipped
-                    denoisers[label], prefixes[label] = (None, run), f"{SHIPPED_DNCNN[name][0]}_"
+                elif name in dncnns and (SHIPPED_DNCNN[name][1] is None or level in SHIPPED_DNCNN[name][1]):
+                    artifact, dncnn = SHIPPED_DNCNN[name][0], dncnns[name]  # (the sigma-25 model at 25 only)
+                    label = f"DnCNN (trained/{artifact}.keras)"
+                    denoisers[label] = (None, lambda noisy, _, dncnn=dncnn: denoise(dncnn, noisy))
+                    prefixes[label] = f"{artifact}_"
             path = CACHE_DIR / f"bsd68-sigma{level:g}-seed{config.test_seed}.json" if config.cache else None
             figures = measure(images, level, config.test_seed, denoisers, FigureCache(path))
             for label, pairs in figures.items():
