@@ -367,13 +367,12 @@ def denoising_picture(path: Path, name: str) -> str:
     from toolkit import pretrained
     from toolkit.denoising.data import load_image_set
     from toolkit.denoising.inference import add_noise, denoise_channels, noise_rng
-    from toolkit.denoising.models import takes_noise_level
     from toolkit.denoising.quality import psnr, to_uint8
 
     model, sigma, image_name = pretrained.load(name), 25, "test002.png"
     clean = dict(load_image_set("bsd68"))[image_name]
     noisy = add_noise(clean, sigma, noise_rng(0, sigma, image_name))  # the evaluation's own noise for this image
-    denoised = denoise_channels(model, noisy, sigma if takes_noise_level(model) else None)
+    denoised = denoise_channels(model, noisy, sigma)  # told the level if the model takes one (FFDNet)
     height, width = clean.shape[:2]
     top, left, side = (height - 96) // 2, (width - 96) // 2, 96
     figure, axes = new_figure(2)

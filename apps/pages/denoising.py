@@ -99,7 +99,7 @@ try:
             "Lower keeps more detail (and more noise), higher smooths more.",
         )
     with st.spinner("Denoising..."):
-        denoised = denoise_channels(model, noisy, level if told else None)
+        denoised = denoise_channels(model, noisy, level)  # a blind model ignores the level
 except ToolkitError as err:
     ui.show_error(err)
     st.stop()
