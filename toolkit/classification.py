@@ -3,7 +3,9 @@ matrix) and a picture of the confusion matrix."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -72,6 +74,70 @@ class Lookahead(keras.callbacks.Callback):
                 weight.assign(slow)
 
 
+@keras.saving.register_keras_serializable(package="toolkit")
+class FilterMuon(keras.optimizers.Muon):
+    """airbench94_muon's optimiser on Keras' Muon: Muon for the convolution filters, Nesterov SGD for the rest.
+
+    Keras' Muon orthogonalises 2-D variables only and gives every other one, convolution filters included, to
+    AdamW: on a convolutional network it would apply Muon to the classifier alone, the one layer Muon is not for.
+    Jordan's airbench94_muon does the reverse, and so does this class:
+
+    - every trainable 4-D kernel (kh, kw, in, out) not matched by `exclude_layers` takes Muon's step as one
+      (kh * kw * in, out) matrix: Nesterov `momentum`, then `ns_steps` of Keras' Newton-Schulz iteration, at
+      `filter_lr_ratio` times the schedule's rate (`rms_rate=None`: the plain orthogonalised step, as airbench).
+      Before each step the kernel is rescaled to Frobenius norm sqrt(out), unit-norm filters on average: behind a
+      normalisation its scale does nothing to the function, and a fixed one keeps the step's relative size. So
+      filters take no weight decay (holding the norm would undo it).
+    - every other variable (normalisation biases, the classifier) takes `keras.optimizers.SGD`'s Nesterov step
+      with `sgd_momentum` at the schedule's rate, and decoupled `weight_decay`, as `optimizer="sgd"` does.
+    """
+
+    def __init__(self, learning_rate=0.01, filter_lr_ratio=1.0, sgd_momentum=0.9, momentum=0.6, ns_steps=3, **kwargs):
+        kwargs.setdefault("rms_rate", None)
+        kwargs.setdefault("weight_decay", None)  # not Muon's 0.004
+        super().__init__(learning_rate=learning_rate, momentum=momentum, ns_steps=ns_steps, **kwargs)
+        self.filter_lr_ratio, self.sgd_momentum = filter_lr_ratio, sgd_momentum
+
+    def is_filter(self, variable) -> bool:
+        """A convolution kernel that takes Muon's step."""
+        excluded = any(re.search(keyword, variable.path) for keyword in self.exclude_layers)
+        return len(variable.shape) == 4 and not excluded
+
+    def _should_use_adamw(self, variable):  # Keras' Muon asks this to route weight decay and velocities
+        return not self.is_filter(variable)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super(keras.optimizers.Muon, self).build(var_list)  # the base class's: no Adam velocities here
+        self.momentums = [
+            None if self._overwrite_variable_with_gradient(v) else self.add_variable_from_reference(v, "momentum")
+            for v in var_list
+        ]
+
+    def _apply_weight_decay(self, variables):
+        super(keras.optimizers.Muon, self)._apply_weight_decay([v for v in variables if not self.is_filter(v)])
+
+    def update_step(self, gradient, variable, learning_rate):
+        m = self.momentums[self._get_variable_index(variable)]
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        learning_rate = keras.ops.cast(learning_rate, variable.dtype)
+        if not self.is_filter(variable):  # keras.optimizers.SGD's Nesterov step
+            self.assign(m, m * self.sgd_momentum - gradient * learning_rate)
+            self.assign_add(variable, m * self.sgd_momentum - gradient * learning_rate)
+            return
+        self.assign(m, m * self.momentum + gradient)
+        step = gradient + self.momentum * m if self.nesterov else m
+        out = variable.shape[-1]
+        step = self.zeropower_via_newtonschulz5(keras.ops.reshape(step, (-1, out)), self.ns_steps)
+        step = self.lr_adjust(learning_rate * self.filter_lr_ratio * step)
+        self.assign(variable, variable * (math.sqrt(out) / keras.ops.norm(keras.ops.reshape(variable, (-1,)))))
+        self.assign_sub(variable, keras.ops.reshape(step, variable.shape))
+
+    def get_config(self):
+        return {**super().get_config(), "filter_lr_ratio": self.filter_lr_ratio, "sgd_momentum": self.sgd_momentum}
+
+
 def compile_classifier(
     model: keras.Model,
     config: DictConfig,
@@ -81,12 +147,16 @@ def compile_classifier(
     label_smoothing: float = 0.0,
     warmup: float = 0.0,
     momentum: float = 0.9,
+    muon_learning_rate: float = 0.24,
+    muon_momentum: float = 0.6,
 ) -> None:
     """Cross-entropy on integer labels; learning rate cosine-decayed to 0 over the whole run.
 
     `optimizer="sgd"` is SGD with Nesterov `momentum` (0.9: the CIFAR ResNet recipe); `weight_decay` is decoupled
     (AdamW-style) and spares BatchNorm parameters and biases. `warmup` > 0 first raises the rate linearly from a
     tenth of `config.learning_rate` over that fraction of the run (one-cycle style, for large batches).
+    `optimizer="muon"` is that SGD for all but the convolution filters, which take Muon's steps (`FilterMuon`)
+    with `muon_momentum`, peaking at `muon_learning_rate` on the same schedule.
     """
     total = config.epochs * steps_per_epoch
     warmup_steps = int(warmup * total)
@@ -101,6 +171,9 @@ def compile_classifier(
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
     if optimizer == "sgd":
         opt = keras.optimizers.SGD(schedule, momentum=momentum, nesterov=True, weight_decay=weight_decay or None)
+    elif optimizer == "muon":
+        ratio = muon_learning_rate / config.learning_rate
+        opt = FilterMuon(schedule, ratio, momentum, muon_momentum, weight_decay=weight_decay or None)
     else:
         opt = keras.optimizers.Adam(schedule, weight_decay=weight_decay or None)
     if weight_decay:

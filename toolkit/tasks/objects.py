@@ -3,9 +3,10 @@
 
 - `airbench` (default; the fast recipe), `vgg_small` and `resnet` (He et al. 2016, depth 6n + 2): see
   `toolkit.objects.models`. The settings below choose each network's sizes, the input stem's augmentation and
-  the recipe: SGD with Nesterov momentum, a short warm-up then cosine decay, decoupled weight decay, label
-  smoothing and, for airbench, lookahead (the weights pulled towards a slow average of themselves in the last
-  70 % of the run). airbench's patch-whitening filters are set from the training images before the first step.
+  the recipe: SGD with Nesterov momentum (`optimizer=muon`: Muon for the convolution filters, as airbench94_muon),
+  a short warm-up then cosine decay, decoupled weight decay, label smoothing and, for airbench, lookahead (the
+  weights pulled towards a slow average of themselves in the last 70 % of the run). airbench's patch-whitening
+  filters are set from the training images before the first step.
 
 Evaluation reports the accuracy on the data set's 10,000 test images with a confusion matrix (drawn into the run
 folder after training).
@@ -20,7 +21,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from toolkit.classification import Lookahead, classification_report, compile_classifier, save_confusion_matrix
-from toolkit.config import RunConfig
+from toolkit.config import RunConfig, require_choice
 from toolkit.data.cifar import cifar10_version
 from toolkit.data.tfds_source import source_info
 from toolkit.errors import ConfigError, InputError
@@ -46,6 +47,9 @@ class ObjectsConfig(RunConfig):
     batch_size: int = 500
     learning_rate: float = 0.4  # peak rate of SGD with Nesterov momentum: warm-up, then cosine decay to 0
     momentum: float = 0.9  # SGD's Nesterov momentum (airbench: 0.85)
+    optimizer: str = "sgd"  # sgd (Nesterov) | muon: Muon for the convolution filters, this SGD for the rest
+    muon_learning_rate: float = 0.24  # optimizer=muon: the filters' peak rate, same schedule (airbench94_muon's)
+    muon_momentum: float = 0.6  # optimizer=muon: the filters' Nesterov momentum (airbench94_muon's)
     warmup: float = 0.2  # fraction of the run over which the rate rises linearly from a tenth of its peak
     weight_decay: float = 5e-3  # decoupled (times the rate): about L2 5e-4 through momentum 0.9
     label_smoothing: float = 0.2  # share of each target spread over all classes (0 = plain cross-entropy)
@@ -116,6 +120,7 @@ class Objects(Task):
     def build(self, config: DictConfig) -> keras.Model:
         if not 0 <= config.momentum < 1:  # checked here, before the trainer makes the run folder
             raise ConfigError(f"momentum={config.momentum}: SGD's momentum lies in [0, 1).")
+        require_choice("optimizer", config.optimizer, ("sgd", "muon"))
         return super().build(config)
 
     def compile(self, model: keras.Model, config: DictConfig, steps_per_epoch: int) -> None:
@@ -123,8 +128,10 @@ class Objects(Task):
             model,
             config,
             steps_per_epoch,
-            optimizer="sgd",
+            optimizer=config.optimizer,
             momentum=config.momentum,
+            muon_learning_rate=config.muon_learning_rate,
+            muon_momentum=config.muon_momentum,
             weight_decay=config.weight_decay,
             label_smoothing=config.label_smoothing,
             warmup=config.warmup,
