@@ -80,3 +80,11 @@ def test_killed_run_resumes_to_the_end(stop, tiny_mnist, tmp_path):
     assert f"init={run / 'model.keras'} epochs=3" in again.stdout  # how to train further instead
     assert logged_epochs(run) == list(range(EPOCHS)) and (run / "model.keras").stat().st_mtime_ns == model_written
     assert json.loads((run / "metrics.json").read_text())["training_parts"] == 2
+
+    # a run trained without out= ships as it is: its model and its card, nothing trained again
+    shipped = subprocess.run([*resume, f"out={tmp_path / 'trained'}"], cwd=ROOT, capture_output=True, text=True)
+    assert shipped.returncode == 0, shipped.stderr[-2000:]
+    card = json.loads((run / "metrics.json").read_text())
+    assert json.loads((tmp_path / "trained" / "digits_mlp.json").read_text()) == card
+    assert saving.load_model(tmp_path / "trained" / "digits_mlp.keras").count_params() > 0
+    assert logged_epochs(run) == list(range(EPOCHS)) and (run / "model.keras").stat().st_mtime_ns == model_written

@@ -3,7 +3,7 @@
 A run lives in `runs/<task>/<time>/`: config.yaml, log.csv, best.keras (best validation checkpoint),
 backup/ (Keras BackupAndRestore state while the run is unfinished) and, at the end, model.keras and
 metrics.json. `resume=true` continues the latest unfinished run; `out=trained/` also writes the
-final model and its card there.
+final model and its card there (`resume=true run_dir=<run> out=trained/` ships a run that finished without it).
 """
 
 from __future__ import annotations
@@ -192,17 +192,22 @@ def finished_run(task: Task, config: DictConfig, run_dir: Path) -> TrainResult:
 
     A finished run is not extended to a larger `epochs`: its learning-rate schedule has decayed to its end, and
     stretching it would change the run it already is. A new run that starts from its model (`init=`) does that,
-    and its card adds this run's training time to its own.
+    and its card adds this run's training time to its own. With `out=`, the run ships as it is (a run started
+    without `out=trained/` need not train again to ship).
     """
     card = json.loads((run_dir / "metrics.json").read_text())
     done = card.get("config", {}).get("epochs")
     print(f"Run {run_dir} has finished ({done} epochs): nothing to resume. Model: {run_dir / 'model.keras'}")
+    model = saving.load_model(run_dir / "model.keras")
+    if config.out:
+        saving.save_model_and_card(without_training_state(model), card, Path(config.out) / task.artifact(config))
+        print(f"Shipped to {config.out} as {task.artifact(config)}")
     if done is not None and config.epochs > done:
         print(
             f"To train it further, start a new run from its model: python -m toolkit.train task={task.name} "
             f"init={run_dir / 'model.keras'} epochs={config.epochs - done} (with the same model settings)"
         )
-    return TrainResult(saving.load_model(run_dir / "model.keras"), None, run_dir, card)
+    return TrainResult(model, None, run_dir, card)
 
 
 def forget_epochs_to_redo(log: Path, backup: Path) -> None:
