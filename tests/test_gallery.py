@@ -62,6 +62,19 @@ def test_denoising_shows_ffdnet_once_shipped_against_the_dncnn_cards_bm3d():
     assert figures["baseline"] == "BM3D (Dabov et al. 2007): 28.62 dB" and figures["verdict"] == "beats it by 0.48 dB"
 
 
+def test_inpainting_shows_the_fill_network_once_shipped_against_the_best_classic_fill():
+    classic = {"mask": "center", "telea_hole_psnr": 15.64, "biharmonic_hole_psnr": 16.11}
+    gan = card("inpainting", "dcgan", hole_psnr=14.56, **classic)
+    tile = next(t for t in gallery.TILES if t.key == "inpainting")
+    assert gallery.shown_model(tile, {"inpainting_cifar10": gan}) == "inpainting_cifar10"
+    cards = {"inpainting_cifar10": gan, "inpainting_fill_net_cifar10": card("inpainting", "fill_net", hole_psnr=18.0)}
+    cards["inpainting_fill_net_cifar10"]["metrics"] |= classic
+    assert gallery.shown_model(tile, cards) == "inpainting_fill_net_cifar10"
+    figures = gallery.tile_figures(tile, cards)
+    assert figures["headline"].startswith("18.00 dB") and figures["verdict"] == "beats biharmonic by 1.89 dB"
+    assert "latent search" in figures["note"] and "14.56 dB" in figures["note"]
+
+
 def test_a_tile_without_its_model_says_how_to_train_it():
     tile = next(t for t in gallery.TILES if t.key == "separation")
     assert gallery.shown_model(tile, {}) is None

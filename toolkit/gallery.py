@@ -87,7 +87,7 @@ TILES = (
         "pages/inpainting.py",
         "Fill a hole in an image with what the network learnt that images look like.",
         "inpainting.png",
-        ("inpainting_cifar10",),
+        ("inpainting_fill_net_cifar10", "inpainting_cifar10"),
     ),
     Tile(
         "foundations",
@@ -124,8 +124,8 @@ def _table_row(card: Mapping[str, Any], column: str, **match: str) -> dict[str, 
     return rows[0] if rows and column in rows[0] else None
 
 
-def digits_figures(cards: Cards) -> dict[str, str]:
-    ours = cards["digits"]["metrics"]["test_error_pct"]
+def digits_figures(cards: Cards, name: str) -> dict[str, str]:
+    ours = cards[name]["metrics"]["test_error_pct"]
     figures = {"headline": f"{ours:.2f} % test error on MNIST's 10,000 test digits"}
     if "digits_lenet5" in cards:
         theirs = cards["digits_lenet5"]["metrics"]["test_error_pct"]
@@ -134,8 +134,8 @@ def digits_figures(cards: Cards) -> dict[str, str]:
     return figures
 
 
-def objects_figures(cards: Cards) -> dict[str, str]:
-    card = cards["objects_cifar10"]
+def objects_figures(cards: Cards, name: str) -> dict[str, str]:
+    card = cards[name]
     ours = 100 * card["metrics"]["test_accuracy"]
     figures = {
         "headline": f"{ours:.2f} % accuracy on CIFAR-10's 10,000 test images",
@@ -160,8 +160,8 @@ def denoising_figures(cards: Cards, name: str) -> dict[str, str]:
     return figures
 
 
-def transfer_figures(cards: Cards) -> dict[str, str]:
-    card = cards["transfer_flower_photos"]
+def transfer_figures(cards: Cards, name: str) -> dict[str, str]:
+    card = cards[name]
     figures = {
         "headline": f"{100 * card['metrics']['test_accuracy']:.1f} % on {card['metrics']['test_examples']} test photos "
         f"of {len(card['details']['classes'])} kinds of flower"
@@ -181,8 +181,8 @@ def transfer_figures(cards: Cards) -> dict[str, str]:
     return figures
 
 
-def separation_figures(cards: Cards) -> dict[str, str]:
-    card = cards["separation"]
+def separation_figures(cards: Cards, name: str) -> dict[str, str]:
+    card = cards[name]
     ours = card["metrics"]["gnsdr"]
     figures = {"headline": f"{ours:.2f} dB GNSDR on {card['metrics']['test_clips']} test songs it never heard"}
     repet = _table_row(card, "GNSDR (dB)", method="REPET-SIM", voices="seen voices")
@@ -193,8 +193,8 @@ def separation_figures(cards: Cards) -> dict[str, str]:
     return figures
 
 
-def inpainting_figures(cards: Cards) -> dict[str, str]:
-    metrics = cards["inpainting_cifar10"]["metrics"]
+def inpainting_figures(cards: Cards, name: str) -> dict[str, str]:
+    metrics = cards[name]["metrics"]
     ours = metrics["hole_psnr"]
     classic = {"Telea": metrics.get("telea_hole_psnr"), "biharmonic": metrics.get("biharmonic_hole_psnr")}
     classic = {name: value for name, value in classic.items() if value is not None}
@@ -203,7 +203,10 @@ def inpainting_figures(cards: Cards) -> dict[str, str]:
         best = max(classic, key=classic.get)
         figures["baseline"] = ", ".join(f"{name}: {value:.2f} dB" for name, value in classic.items())
         figures["verdict"] = verdict(ours, classic[best], "dB", than=best)
-    if "inpainting_fashion_mnist" in cards:
+    if name != "inpainting_cifar10" and "inpainting_cifar10" in cards:  # the fill network shown: the course's GAN
+        gan = cards["inpainting_cifar10"]["metrics"]["hole_psnr"]
+        figures["note"] = f"The DCGAN's latent search (Yeh et al. 2017) on the same holes: {gan:.2f} dB."
+    elif "inpainting_fashion_mnist" in cards:
         grey = cards["inpainting_fashion_mnist"]["metrics"]
         figures["note"] = (
             f"On Fashion-MNIST it beats Telea: {grey['hole_psnr']:.2f} vs {grey['telea_hole_psnr']:.2f} dB."
@@ -224,7 +227,7 @@ def xor_accuracies() -> tuple[float, float]:
     return accuracy(perceptron.predict(x), y), accuracy(mlp.predict(x) > 0.5, y)
 
 
-def foundations_figures(cards: Cards) -> dict[str, str]:
+def foundations_figures(cards: Cards, name: str | None = None) -> dict[str, str]:
     line, mlp = xor_accuracies()
     return {
         "headline": f"A network with 2 hidden units learns XOR: {100 * mlp:.0f} % right",
@@ -238,14 +241,13 @@ def tile_figures(tile: Tile, cards: Cards) -> dict[str, str]:
     name = shown_model(tile, cards)
     if tile.models and name is None:
         return {"headline": f"Not trained yet: `python -m toolkit.train task={tile.key} out=trained/`"}
-    if tile.key == "denoising":
-        return denoising_figures(cards, name)
-    return FIGURES[tile.key](cards)
+    return FIGURES[tile.key](cards, name)
 
 
-FIGURES: dict[str, Callable[[Cards], dict[str, str]]] = {
+FIGURES: dict[str, Callable[[Cards, str | None], dict[str, str]]] = {
     "digits": digits_figures,
     "objects": objects_figures,
+    "denoising": denoising_figures,
     "transfer": transfer_figures,
     "separation": separation_figures,
     "inpainting": inpainting_figures,
