@@ -187,6 +187,11 @@ def is_finished(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and not (run_dir / "backup").exists()
 
 
+def ship(task: Task, config: DictConfig, model: keras.Model, card: dict) -> None:
+    """Write the model (without its optimizer state) and its card to `out=` under the task's artifact name."""
+    saving.save_model_and_card(without_training_state(model), card, Path(config.out) / task.artifact(config))
+
+
 def finished_run(task: Task, config: DictConfig, run_dir: Path) -> TrainResult:
     """`resume=true` on a run that finished: nothing to train; its model and card, and what to do to train longer.
 
@@ -200,7 +205,7 @@ def finished_run(task: Task, config: DictConfig, run_dir: Path) -> TrainResult:
     print(f"Run {run_dir} has finished ({done} epochs): nothing to resume. Model: {run_dir / 'model.keras'}")
     model = saving.load_model(run_dir / "model.keras")
     if config.out:
-        saving.save_model_and_card(without_training_state(model), card, Path(config.out) / task.artifact(config))
+        ship(task, config, model, card)
         print(f"Shipped to {config.out} as {task.artifact(config)}")
     if done is not None and config.epochs > done:
         print(
@@ -307,7 +312,7 @@ def train(words: Sequence[str]) -> TrainResult:
         card["chain_training_seconds"] = round(seconds + clock.earlier_runs, 1)  # seconds: read when fit ended
     saving.write_json(card, run_dir / "metrics.json")
     if config.out:
-        saving.save_model_and_card(without_training_state(model), card, Path(config.out) / task.artifact(config))
+        ship(task, config, model, card)
     if config.verbose:
         print(format_table(evaluation.table))
         print(f"Model: {run_dir / 'model.keras'}" + (f"; shipped to {config.out}" if config.out else ""))
