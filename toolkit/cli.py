@@ -6,6 +6,7 @@ import inspect
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,7 +85,14 @@ def main_wrapper(main: Callable[[Sequence[str]], Any], usage: str) -> None:
         sys.exit(130)
 
 
+# Set by SIGTERM. The KeyboardInterrupt the handler raises lands wherever Python happens to be, and there it can be
+# swallowed (inside a __del__ or a library's cleanup: a CI run once trained on to the end after a SIGTERM), so the
+# trainer also checks this between batches (toolkit.train.StopWhenSignalled).
+STOP_REQUESTED = threading.Event()
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    STOP_REQUESTED.set()
     raise KeyboardInterrupt
 
 

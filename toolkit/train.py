@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from toolkit import saving
 from toolkit.card import make_card
-from toolkit.cli import dump_config, format_table, main_wrapper, task_and_config
+from toolkit.cli import STOP_REQUESTED, dump_config, format_table, main_wrapper, task_and_config
 from toolkit.distribute import (
     batches_for_process,
     callbacks_for_process,
@@ -187,6 +187,14 @@ def is_finished(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and not (run_dir / "backup").exists()
 
 
+class StopWhenSignalled(keras.callbacks.Callback):
+    """Stop at the next batch once a SIGTERM came, even if the KeyboardInterrupt it raised was swallowed."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if STOP_REQUESTED.is_set():
+            raise KeyboardInterrupt
+
+
 def ship(task: Task, config: DictConfig, model: keras.Model, card: dict) -> None:
     """Write the model (without its optimizer state) and its card to `out=` under the task's artifact name."""
     saving.save_model_and_card(without_training_state(model), card, Path(config.out) / task.artifact(config))
@@ -274,6 +282,7 @@ def train(words: Sequence[str]) -> TrainResult:
             AtomicBackupAndRestore(run_dir / "backup", save_freq=config.backup_every or "epoch"),
             keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
             keras.callbacks.TerminateOnNaN(),
+            StopWhenSignalled(),
         ]
         best = run_dir / "best.keras"
         if task.monitor and data.val is not None:
