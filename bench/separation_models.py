@@ -3,9 +3,10 @@
 python -m bench.separation_models NAME=FILE.keras [NAME=FILE.keras ...]
     ->  bench/results/separation_models.json and .md
 
-Each model is scored as `python -m toolkit.evaluate task=separation` scores it (BSS-eval on the first 15 s of
-16 test pieces of the rendered corpus): sung by voices heard in training (`test`, Festival voices and GM
-patches) and by Festival voices held out of training (`test_unseen`). Also the shipped example song
+Each model is scored as `python -m toolkit.evaluate task=separation` scores it: on MIR-1K's dev singers (annar
+and tammy, real singing never heard in training; where MIR-1K is in the data directory) and on the rendered
+corpus (BSS-eval on the first 15 s of 16 test pieces), sung by voices heard in training (`test`, Festival voices
+and GM patches) and by Festival voices held out of training (`test_unseen`). Also the shipped example song
 (`toolkit/separation/example_song.ogg`, 44.1 kHz stereo): SDR/SIR/SAR of the vocal stem against the stems it
 was rendered from, full band, mean of the two channels. Hidden units, parameters and training time come
 from the card beside each file when there is one.
@@ -22,6 +23,7 @@ from omegaconf import OmegaConf
 
 from bench.common import write_results
 from toolkit import saving, tasks
+from toolkit.data.paths import data_dir
 from toolkit.separation import separate
 from toolkit.separation.evaluation import bss_eval_voice, mixture_baseline
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
@@ -48,6 +50,8 @@ def main(argv: list[str]) -> None:
         raise SystemExit(__doc__.split("\n\n")[1])
     task = tasks.get("separation")
     config = OmegaConf.structured(task.Config(verbose=0, dataset="rendered"))  # auto would pick MIR-1K
+    mir1k = OmegaConf.structured(task.Config(verbose=0, dataset="mir1k"))
+    has_mir1k = (data_dir(None) / "MIR-1K" / "Wavfile").is_dir()
     rows = []
     for word in argv:
         name, path = word.split("=", 1)
@@ -55,13 +59,18 @@ def main(argv: list[str]) -> None:
         card_file = Path(path).with_suffix(".json")
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
         metrics = task.evaluate(model, config).metrics
+        real = task.evaluate(model, mir1k).metrics if has_mir1k else {}
         song = example_song_scores(model)
         rows.append(
             {
                 "model": name,
+                "trained on": card.get("data", {}).get("name", ""),
                 "hidden units": card.get("config", {}).get("hidden", ""),
                 "parameters": model.count_params(),
                 "training minutes": round(card["training_seconds"] / 60, 1) if "training_seconds" in card else "",
+                "MIR-1K dev GNSDR (dB)": real.get("gnsdr", float("nan")),
+                "MIR-1K dev GSIR (dB)": real.get("gsir", float("nan")),
+                "MIR-1K dev GSAR (dB)": real.get("gsar", float("nan")),
                 "GNSDR seen voices (dB)": metrics["gnsdr"],
                 "GNSDR unseen voices (dB)": metrics.get("gnsdr_unseen", float("nan")),
                 "GSIR unseen (dB)": metrics.get("gsir_unseen", float("nan")),
@@ -71,7 +80,11 @@ def main(argv: list[str]) -> None:
             }
         )
         print(rows[-1])
-    notes = "16 test pieces x 15 s per voice group, BSS-eval v3; example song full band at 44.1 kHz, mean of channels"
+    notes = (
+        "MIR-1K dev: all 50 clips of annar and tammy, voice and music at 0 dB, GNSDR weighted by clip length; "
+        "rendered corpus: 16 test pieces x 15 s per voice group; BSS-eval v3; "
+        "example song full band at 44.1 kHz, mean of channels"
+    )
     print(write_results("separation_models", rows, notes))
 
 
