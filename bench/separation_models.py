@@ -9,7 +9,7 @@ corpus (BSS-eval on the first 15 s of 16 test pieces), sung by voices heard in t
 and GM patches) and by Festival voices held out of training (`test_unseen`). Also the shipped example song
 (`toolkit/separation/example_song.ogg`, 44.1 kHz stereo): SDR/SIR/SAR of the vocal stem against the stems it
 was rendered from, full band, mean of the two channels. Hidden units, parameters and training time come
-from the card beside each file when there is one.
+from the card beside each file (or its run folder's metrics.json) when there is one.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def main(argv: list[str]) -> None:
     for word in argv:
         name, path = word.split("=", 1)
         model = saving.load_model(path)
-        card_file = Path(path).with_suffix(".json")
-        card = json.loads(card_file.read_text()) if card_file.exists() else {}
+        # the card: beside a shipped file, or a run folder's metrics.json
+        cards = [Path(path).with_suffix(".json"), Path(path).parent / "metrics.json"]
+        card = next((json.loads(file.read_text()) for file in cards if file.exists()), {})
         metrics = task.evaluate(model, config).metrics
         real = task.evaluate(model, mir1k).metrics if has_mir1k else {}
         song = example_song_scores(model)
