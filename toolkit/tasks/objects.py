@@ -40,7 +40,7 @@ class ObjectsConfig(RunConfig):
     norm: str = "batch"  # resnet: batch (BatchNorm) | none (SkipInit: no normalisation, fast in bfloat16 on CPUs)
     bias_boost: float = 1.0  # airbench: BatchNorm biases learn this many times faster (airbench 64; no gain here)
     float32_stem: bool = False  # normalise, augment, whiten in float32 rather than bfloat16 (measured: no gain)
-    bn_momentum: float = 0.9  # airbench: share of BatchNorm's running statistics kept per step (airbench: 0.6, which PyTorch calls momentum 0.4)
+    bn_momentum: float = 0.9  # share of BatchNorm's running statistics kept per step (airbench: 0.6)
     activation: str = "relu"  # airbench: relu | gelu (airbench's own; slower in bfloat16 on CPUs)
     width: int = 32  # vgg_small: filters of the first block, doubled per block
     epochs: int = 16
