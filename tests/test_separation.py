@@ -44,7 +44,8 @@ def stereo_song(seconds: float, sr: int, seed: int = 5) -> np.ndarray:
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
     """One epoch of the real training command on the tiny corpus (model, card, evaluation)."""
-    return train_once(["task=separation", f"corpus_dir={corpus}", *TINY], tmp_path_factory.mktemp("train"))
+    words = ["task=separation", "dataset=rendered", f"corpus_dir={corpus}", *TINY]
+    return train_once(words, tmp_path_factory.mktemp("train"))
 
 
 def test_stft_round_trip():
@@ -154,9 +155,12 @@ needs_renderers = pytest.mark.skipif(
 
 @needs_renderers
 def test_first_training_run_renders_its_corpus(tmp_path, capsys):
-    """A fresh checkout: `train task=separation` renders the corpus (every split, held-out voices) and trains."""
-    corpus = tmp_path / "corpus"
-    words = ["task=separation", f"corpus_dir={corpus}", "corpus_hours=0", "corpus_seconds=2", *TINY]
+    """A fresh checkout without MIR-1K: `train task=separation` renders the corpus (every split, held-out voices)
+    and trains on it."""
+    corpus, empty = tmp_path / "corpus", tmp_path / "data"
+    empty.mkdir()
+    words = ["task=separation", f"data_dir={empty}", f"corpus_dir={corpus}", "corpus_hours=0", "corpus_seconds=2"]
+    words += TINY
     result = train_once(words, tmp_path / "first")
     manifest = json.loads((corpus / "manifest.json").read_text())
     assert "rendering" in capsys.readouterr().out and not (corpus / data.RENDERING_MARKER).exists()
@@ -422,7 +426,11 @@ def test_speed_copies_change_pitch_and_length_together(tiny_mir1k):
 
 @pytest.mark.parametrize(
     "words, train_clips, shares",
-    [(["dataset=mir1k"], 4, None), (["dataset=mir1k+rendered", "rendered_share=0.25"], 7, {"mir1k": 0.75})],
+    [
+        (["dataset=mir1k"], 4, None),
+        ([], 4, None),  # auto: MIR-1K is here
+        (["dataset=mir1k+rendered", "rendered_share=0.25"], 7, {"mir1k": 0.75}),
+    ],
 )
 def test_one_epoch_on_mir1k_validates_and_evaluates_on_the_dev_singers(
     tiny_mir1k, corpus, tmp_path, words, train_clips, shares
@@ -432,7 +440,7 @@ def test_one_epoch_on_mir1k_validates_and_evaluates_on_the_dev_singers(
     assert card["data"]["train_clips"] == train_clips and card["data"]["valid_clips"] == 3
     assert card["data"]["train_singers"] == ["abjones", "amy"] and card["data"]["valid_singers"] == ["annar", "tammy"]
     assert card["data"]["augmentation"] == {"snr_db": 5.0, "gain_db": 6.0, "remix": 0.5, "speed_semitones": 1.0}
-    assert (card["config"]["dataset"], card["config"]["augment"]) == (words[0].split("=")[1], True)
+    assert (card["config"]["dataset"], card["config"]["augment"]) == ((words or ["=mir1k"])[0].split("=")[1], True)
     assert card["data"]["train_hours_with_copies"] > card["data"]["train_hours"] > 0
     if shares:
         assert card["data"]["batch_share_by_dataset"] == {**shares, "rendered": 0.25}

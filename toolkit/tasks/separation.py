@@ -10,7 +10,8 @@ Models (toolkit/separation/model.py): `drnn` (the paper's DRNN-2), `srnn` (all l
 Evaluation: BSS-eval GNSDR/GSIR/GSAR of the voice on test clips, beside the mixture, REPET-SIM and the
 ideal ratio mask measured on the same clips: on MIR-1K's dev singers (or, `eval_split=test`, every other singer
 of a full copy), or on the rendered corpus twice, with the voices heard in training and with voices held out.
-`python -m toolkit.evaluate task=separation` scores MIR-1K's dev singers where MIR-1K is present.
+Where MIR-1K is present, `python -m toolkit.train task=separation` trains on it and `evaluate` scores its dev
+singers; elsewhere both use the rendered corpus.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from toolkit.tasks.base import Data, Evaluation, Task
 @dataclass
 class SeparationConfig(RunConfig):
     model: str = "drnn"
-    dataset: str = "auto"  # rendered | mir1k | mir1k+rendered | musdb; auto: train rendered, evaluate MIR-1K if here
+    dataset: str = "auto"  # rendered | mir1k | mir1k+rendered | musdb; auto: MIR-1K where it is here, else rendered
     rendered_share: float = 0.5  # dataset=mir1k+rendered: the share of each training batch cut from the rendered corpus
     eval_split: str = "dev"  # MIR-1K: the singers scored, dev (annar, tammy) or test (all others, in a full copy)
     corpus_dir: str | None = None  # the rendered corpus (default .cache/separation/rendered)
@@ -75,10 +76,18 @@ def build_bigru_model(config: DictConfig) -> keras.Model:
 TRAINING_DATASETS = ("rendered", "mir1k", "mir1k+rendered", "musdb")
 
 
+def has_mir1k(config: DictConfig) -> bool:
+    return (data_dir(config.data_dir) / "MIR-1K" / "Wavfile").is_dir()
+
+
 def training_dataset(config: DictConfig) -> str:
-    """The data set a run trains on: `dataset`, with auto meaning the rendered corpus (the shipped model's)."""
+    """The data set a run trains on: `dataset`, with auto meaning MIR-1K where it is present (real singing, what
+    the shipped model trained on: it carries over to unseen singers best, bench/results/separation_models.md),
+    else the rendered corpus, which the first run renders itself."""
     require_choice("dataset", config.dataset, ("auto", *TRAINING_DATASETS))
-    return "rendered" if config.dataset == "auto" else config.dataset
+    if config.dataset == "auto":
+        return "mir1k" if has_mir1k(config) else "rendered"
+    return config.dataset
 
 
 def evaluation_dataset(config: DictConfig) -> str:
@@ -87,7 +96,7 @@ def evaluation_dataset(config: DictConfig) -> str:
     else the rendered corpus."""
     require_choice("dataset", config.dataset, ("auto", *TRAINING_DATASETS))
     if config.dataset == "auto":
-        return "mir1k" if (data_dir(config.data_dir) / "MIR-1K" / "Wavfile").is_dir() else "rendered"
+        return "mir1k" if has_mir1k(config) else "rendered"
     return "mir1k" if config.dataset == "mir1k+rendered" else config.dataset
 
 
@@ -177,7 +186,7 @@ class Separation(Task):
     )
 
     def data(self, config: DictConfig) -> Data:
-        config.dataset = training_dataset(config)  # auto -> rendered: the run's config.yaml and card say which
+        config.dataset = training_dataset(config)  # auto -> mir1k or rendered: config.yaml and the card say which
         if not 0 <= config.rendered_share <= 1:
             raise ConfigError(f"rendered_share={config.rendered_share}: a share of each batch, from 0 to 1.")
         ensure_corpus(config, config.dataset)
