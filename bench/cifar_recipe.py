@@ -44,6 +44,23 @@ RUNS = Path("runs/cifar_recipe")
 RESULTS = Path("bench/results/cifar_recipe.json")
 Q50 = RUNS / "q50"  # the data set re-encoded at JPEG quality 50, for jpeg50-10
 BASE = ["task=objects", "dataset=cifar10", "validation_size=0", "learning_rate=1.0", "weight_decay=0.0133"]
+
+
+def airbench94_settings(bn_momentum: float) -> list[str]:
+    """airbench94's hyperparameters in the trainer's terms, for 10 epochs."""
+    return [
+        "epochs=10",
+        "batch_size=1024",
+        "learning_rate=1.5",
+        "weight_decay=0.0089",
+        "momentum=0.85",
+        "bias_boost=64",
+        f"bn_momentum={bn_momentum}",
+        "shift_fill=reflect",
+        "activation=gelu",
+    ]
+
+
 RECIPES = {  # name: (what it tests, settings on top of BASE)
     "airbench-10": ("airbench, BatchNorm momentum 0.9, plain biases", ["epochs=10"]),
     "boost64-10": ("+ BatchNorm biases 64x faster, momentum 0.4", ["epochs=10", "bias_boost=64", "bn_momentum=0.4"]),
@@ -52,31 +69,11 @@ RECIPES = {  # name: (what it tests, settings on top of BASE)
     "jpeg50-10": ("airbench-10 on the images re-encoded at JPEG quality 50", ["epochs=10", f"data_dir={Q50}"]),
     "airbench94-10": (
         "airbench94's hyperparameters: batch 1024, momentum 0.85, BatchNorm biases x64, mirrored shifts, GELU",
-        [
-            "epochs=10",
-            "batch_size=1024",
-            "learning_rate=1.5",
-            "weight_decay=0.0089",
-            "momentum=0.85",
-            "bias_boost=64",
-            "bn_momentum=0.6",
-            "shift_fill=reflect",
-            "activation=gelu",
-        ],
+        airbench94_settings(bn_momentum=0.6),
     ),
     "airbench94-bn0.4-10": (
         "airbench94-10 with BatchNorm keeping 0.4 of its statistics (the port's first, mistaken conversion)",
-        [
-            "epochs=10",
-            "batch_size=1024",
-            "learning_rate=1.5",
-            "weight_decay=0.0089",
-            "momentum=0.85",
-            "bias_boost=64",
-            "bn_momentum=0.4",
-            "shift_fill=reflect",
-            "activation=gelu",
-        ],
+        airbench94_settings(bn_momentum=0.4),
     ),
     "muon-8": (
         "airbench94_muon's optimiser: Muon for the filters, SGD for the rest; batch 2000, no warm-up, no lookahead",
