@@ -27,7 +27,8 @@ augmentation) is the package's:
 3. `train` builds its own test loader, `CifarLoader("cifar10", train=False)`, on CUDA device 0 (the loader's
    default `gpu=0`) from ./cifar10: it gets the converted test split on the CPU (it reads it only when verbose).
 Our loaders take the CPU through the loader's own `gpu="cpu"`. In bfloat16 the float32 network runs under
-`torch.autocast("cpu", torch.bfloat16)` (weights stay float32, as Keras' mixed_bfloat16 keeps them), except the
+`torch.autocast("cpu", torch.bfloat16, cache_enabled=False)` (weights stay float32, as Keras' mixed_bfloat16 keeps
+them; without the cache, each step casts the weights as they are now), except the
 whitening filters' patch covariance: computed in float32, as on the GPU, where autocast would round its matrix
 product to bfloat16. Accuracy is airbench's own `evaluate` at its test-time augmentation level.
 """
@@ -141,7 +142,10 @@ def train_reference(
     # train94's own loader settings (its default loader is CifarLoader("cifar10", ...) on the GPU)
     loader = cpu_loader(folder, True, batch_size, aug=hyp["aug"], altflip=True)
     test = cpu_loader(folder, False, 2000)
-    with on_cpu(folder), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16"):
+    # cache_enabled=False: autocast keeps its bfloat16 copies of the weights until the context closes, and this one
+    # spans all of training, so with the cache every step would run on the first step's weights (22 % accuracy)
+    bfloat16 = torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16", cache_enabled=False)
+    with on_cpu(folder), bfloat16:
         start = time.perf_counter()
         model = airbench.train94(loader, epochs=epochs, make_net=cpu_net, verbose=False)
         seconds = time.perf_counter() - start
