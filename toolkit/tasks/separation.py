@@ -94,10 +94,8 @@ def evaluation_dataset(config: DictConfig) -> str:
     """The data set evaluate scores: MIR-1K for a model trained on MIR-1K and the rendered corpus (real singing is
     what it is for); for auto, MIR-1K where it is present (real singing, the paper's protocol, nothing to render),
     else the rendered corpus."""
-    require_choice("dataset", config.dataset, ("auto", *TRAINING_DATASETS))
-    if config.dataset == "auto":
-        return "mir1k" if has_mir1k(config) else "rendered"
-    return "mir1k" if config.dataset == "mir1k+rendered" else config.dataset
+    dataset = training_dataset(config)
+    return "mir1k" if dataset == "mir1k+rendered" else dataset
 
 
 def ensure_corpus(config: DictConfig, dataset: str) -> None:
