@@ -23,10 +23,10 @@ from omegaconf import OmegaConf
 
 from bench.common import write_results
 from toolkit import saving, tasks
+from toolkit.data.paths import data_dir
 from toolkit.separation import separate
 from toolkit.separation.evaluation import bss_eval_voice, mixture_baseline
 from toolkit.separation.example_song import EXAMPLE_SONG, render_stems
-from toolkit.tasks.separation import has_mir1k
 
 
 def example_song_scores(model) -> dict[str, float]:
@@ -51,6 +51,7 @@ def main(argv: list[str]) -> None:
     task = tasks.get("separation")
     config = OmegaConf.structured(task.Config(verbose=0, dataset="rendered"))  # auto would pick MIR-1K
     mir1k = OmegaConf.structured(task.Config(verbose=0, dataset="mir1k"))
+    has_mir1k = (data_dir(None) / "MIR-1K" / "Wavfile").is_dir()
     rows = []
     for word in argv:
         name, path = word.split("=", 1)
@@ -59,7 +60,7 @@ def main(argv: list[str]) -> None:
         cards = [Path(path).with_suffix(".json"), Path(path).parent / "metrics.json"]
         card = next((json.loads(file.read_text()) for file in cards if file.exists()), {})
         metrics = task.evaluate(model, config).metrics
-        real = task.evaluate(model, mir1k).metrics if has_mir1k(mir1k) else {}
+        real = task.evaluate(model, mir1k).metrics if has_mir1k else {}
         song = example_song_scores(model)
         rows.append(
             {
