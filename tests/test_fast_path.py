@@ -101,6 +101,39 @@ def test_boosted_bias_takes_boost_times_the_step_of_a_plain_bias():
     np.testing.assert_allclose(bias_after_one_step(fast_layers.BoostedBias(boost=64)) - 1, -0.64, rtol=1e-4)
 
 
+@pytest.mark.parametrize("center, scale", [(True, True), (True, False), (False, False)])
+def test_low_precision_batchnorm_is_keras_batchnorm_in_float32(center, scale):
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, (16, 5, 5, 8)).astype("float32")  # a mean away from 0: E[x^2] - E[x]^2 must hold
+    keras_bn = keras.layers.BatchNormalization(momentum=0.6, center=center, scale=scale)
+    ours = fast_layers.LowPrecisionBatchNorm(momentum=0.6, center=center, scale=scale)
+    for layer in (keras_bn, ours):
+        layer.build(x.shape)
+    weights = [rng.uniform(0.5, 2.0, w.shape).astype("float32") for w in keras_bn.get_weights()]
+    for layer in (keras_bn, ours):
+        layer.set_weights(weights)
+    for training in (True, False):  # batch statistics, then the moving ones both layers updated
+        expected = keras.ops.convert_to_numpy(keras_bn(x, training=training))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x, training=training)), expected, atol=1e-5)
+    for theirs, mine in zip(keras_bn.get_weights(), ours.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5)
+
+
+def test_low_precision_batchnorm_normalises_in_bfloat16_from_float32_statistics():
+    layer = fast_layers.LowPrecisionBatchNorm(momentum=0.0, center=False, scale=False, dtype="mixed_bfloat16")
+    x = np.random.default_rng(0).normal(3.0, 1.0, (64, 4, 4, 3)).astype("float32")
+    out = layer(x, training=True)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"  # the full-size work stays 16-bit
+    seen = keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.cast(x, "bfloat16"), "float32"))  # what it got
+    mean, variance = seen.mean(axis=(0, 1, 2)), seen.var(axis=(0, 1, 2))
+    # momentum 0: the moving statistics are this batch's, accumulated in float32
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_mean), mean, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_variance), variance, rtol=1e-4)
+    expected = (seen - mean) / np.sqrt(variance + layer.epsilon)
+    out = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
+    np.testing.assert_allclose(out, expected, atol=0.05)  # a few bfloat16 steps of values up to ~6
+
+
 def test_lookahead_pulls_the_weights_towards_its_slow_copy():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(4, 4)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")

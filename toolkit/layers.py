@@ -9,6 +9,8 @@
   predictions to `evaluate`, `pretrained.load` and the page.
 - `BoostedBias`: a per-channel bias that SGD moves `boost` times faster than the other weights (airbench gives
   its BatchNorm biases 64x the learning rate), written as a reparametrisation so any optimizer and backend do it.
+- `LowPrecisionBatchNorm`: BatchNormalization whose statistics are float32 but whose normalisation runs in the
+  layer's compute dtype (bfloat16 under mixed precision), where Keras' own works on a float32 copy of the batch.
 - `Cutout`: training-only augmentation that blanks a random square (airbench96 and ResNet-9 use it for longer runs;
   at 20 CIFAR-10 epochs here it cost 0.4 points).
 """
@@ -147,6 +149,41 @@ class Cutout(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class LowPrecisionBatchNorm(layers.BatchNormalization):
+    """`BatchNormalization` with the same weights, settings and statistics, but cheaper under mixed precision.
+
+    Keras' layer casts the whole batch to float32, normalises it there and casts back: on the TF CPU path those
+    full-size float32 passes cost about as much as the convolutions they follow (bench/results/fast_path.md).
+    Here only the two reductions (mean and mean square, float32 accumulators) see a float32 copy; the scale and
+    shift are folded per channel in float32 and applied in the compute dtype. Masks and renorm use Keras' path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None or self.renorm or self.synchronized:
+            return super().call(inputs, training=training, mask=mask)
+        axis = self.axis % len(inputs.shape)
+        axes = [i for i in range(len(inputs.shape)) if i != axis]
+        if training and self.trainable:
+            wide = ops.cast(inputs, "float32")
+            mean = ops.mean(wide, axis=axes)
+            variance = ops.maximum(ops.mean(ops.square(wide), axis=axes) - ops.square(mean), 0.0)
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        else:
+            mean, variance = ops.cast(self.moving_mean, "float32"), ops.cast(self.moving_variance, "float32")
+        scale = ops.rsqrt(variance + self.epsilon)
+        if self.scale:
+            scale = scale * ops.cast(self.gamma, "float32")
+        shift = -mean * scale
+        if self.center:
+            shift = shift + ops.cast(self.beta, "float32")
+        shape = [1] * len(inputs.shape)
+        shape[axis] = inputs.shape[axis]
+        scale, shift = ops.reshape(scale, shape), ops.reshape(shift, shape)
+        return inputs * ops.cast(scale, inputs.dtype) + ops.cast(shift, inputs.dtype)
 
 
 @keras.saving.register_keras_serializable(package="toolkit")

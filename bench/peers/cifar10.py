@@ -6,7 +6,8 @@ python -m bench.peers.cifar10 [row ...] [--epochs 10] [--limit N]
 
 Rows, one full training each, in this order unless named: `reference-float32` and `reference-bfloat16`
 (`airbench.train94` with its own hyperparameters; the second under PyTorch's CPU autocast), `toolkit` (the
-`airbench94-10` recipe of bench.cifar_recipe, its settings list reused, at the trainer's precision=auto). A
+`airbench94-10` recipe of bench.cifar_recipe, its settings list reused, at the trainer's precision=auto) and
+`toolkit-relu` (its `airbench94-relu-10`: ReLU for GELU, the cheaper step on these CPUs). A
 finished row is kept in runs/peers/e<epochs>/<row>/row.json and reused, so an interrupted benchmark does not
 train it again (delete the folder to); the toolkit's run resumes from its last epoch. `--limit N` trains on the
 toolkit's random subset of N training and N test images (at least one batch of 1024), in runs/peers/e<E>-n<N>/,
@@ -62,9 +63,10 @@ from toolkit.objects.data import DATASETS, load_object_split
 from toolkit.train import train
 
 RUNS = Path("runs/peers")
-RECIPE = "airbench94-10"  # the toolkit's port of airbench94, in bench.cifar_recipe
+# the toolkit's rows: bench.cifar_recipe's port of airbench94, and the port with ReLU for GELU (the faster step)
+TOOLKIT_RECIPES = {"toolkit": "airbench94-10", "toolkit-relu": "airbench94-relu-10"}
 BATCH = hyp["opt"]["batch_size"]  # airbench94's own settings, read from the package
-ROWS = ("reference-float32", "reference-bfloat16", "toolkit")
+ROWS = ("reference-float32", "reference-bfloat16", *TOOLKIT_RECIPES)
 
 
 def convert(folder: Path, limit: int | None = None, data_dir: str | None = None) -> Path:
@@ -160,16 +162,16 @@ def reference_row(precision: str, epochs: int, data: Path) -> dict:
     return row(trainer, precision, epochs, figures)
 
 
-def toolkit_row(epochs: int, limit: int | None, folder: Path) -> dict:
-    """The toolkit's airbench94-10 recipe for `epochs`, trained (or resumed) in `folder`/run."""
-    words = [*BASE, *RECIPES[RECIPE][1], f"epochs={epochs}", f"run_dir={folder / 'run'}", "resume=true", "verbose=2"]
+def toolkit_row(recipe: str, epochs: int, limit: int | None, folder: Path) -> dict:
+    """bench.cifar_recipe's `recipe` for `epochs`, trained (or resumed) in `folder`/run."""
+    words = [*BASE, *RECIPES[recipe][1], f"epochs={epochs}", f"run_dir={folder / 'run'}", "resume=true", "verbose=2"]
     card = train([*words, f"limit={limit}"] if limit else words).card
     figures = {
         "test_accuracy": card["metrics"]["test_accuracy"],
         "training_seconds": card["training_seconds"],
         "images": epochs * card["data"]["train"],
     }
-    trainer = f"toolkit {RECIPE} (Keras {keras.__version__}, {keras.backend.backend()})"
+    trainer = f"toolkit {recipe} (Keras {keras.__version__}, {keras.backend.backend()})"
     return row(trainer, card["config"]["precision"], epochs, figures)
 
 
@@ -210,8 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     makers = {
         "reference-float32": lambda: reference_row("float32", args.epochs, data),
         "reference-bfloat16": lambda: reference_row("bfloat16", args.epochs, data),
-        "toolkit": lambda: toolkit_row(args.epochs, args.limit, folder / "toolkit"),
     }
+    for name, recipe in TOOLKIT_RECIPES.items():
+        makers[name] = lambda recipe=recipe, name=name: toolkit_row(recipe, args.epochs, args.limit, folder / name)
     for name in args.rows or ROWS:
         print(json.dumps(cached_row(folder / name / "row.json", makers[name])), flush=True)
     finished = [folder / name / "row.json" for name in ROWS if (folder / name / "row.json").exists()]
@@ -224,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         f"airbench's loader; every row on the same {torch.get_num_threads()} CPU threads (PyTorch), one after the "
         f"other; reference: airbench.train94 with its own settings (batch {BATCH}, test-time augmentation level "
         f"{hyp['net']['tta_level']}) through bench/peers/cifar10.py's CPU stand-ins, bfloat16 = torch.autocast; "
-        f"toolkit: bench.cifar_recipe's {RECIPE} settings; images/s = training images / training seconds "
+        f"toolkit: bench.cifar_recipe's {' and '.join(TOOLKIT_RECIPES.values())} settings; "
+        "images/s = training images / training seconds "
         "(reference: the whole train94 call; toolkit: the run clock)"
     )
     print(write_results("peers_cifar10", rows, notes))

@@ -6,8 +6,8 @@ pad-and-crop, horizontal flips and, with `cutout`, a blanked square; all off at 
 model, so callers never preprocess.
 
 Every normalisation of airbench runs after a pooling, at a quarter of the resolution or less, and its activation
-is ReLU by default: on CPUs BatchNorm is slow in bfloat16 (bench/results/fast_path.md), and so is GELU
-(`activation="gelu"`, airbench's own).
+is ReLU by default: on CPUs BatchNorm is slow in bfloat16 (bench/results/fast_path.md; airbench's is
+`LowPrecisionBatchNorm`, which normalises in bfloat16), and so is GELU (`activation="gelu"`, airbench's own).
 """
 
 from __future__ import annotations
@@ -21,7 +21,16 @@ from keras import layers
 
 from toolkit.config import require_choice
 from toolkit.errors import ConfigError
-from toolkit.layers import BoostedBias, Cutout, MeanOverFlips, PartialIdentity, PatchWhitening, SkipInit, TestTimeFlips
+from toolkit.layers import (
+    BoostedBias,
+    Cutout,
+    LowPrecisionBatchNorm,
+    MeanOverFlips,
+    PartialIdentity,
+    PatchWhitening,
+    SkipInit,
+    TestTimeFlips,
+)
 
 CLASSES = 10
 
@@ -159,9 +168,9 @@ def build_airbench(
 
     def norm_activation(x):
         if bias_boost == 1:
-            x = layers.BatchNormalization(momentum=bn_momentum, scale=False)(x)
+            x = LowPrecisionBatchNorm(momentum=bn_momentum, scale=False)(x)
         else:
-            x = layers.BatchNormalization(momentum=bn_momentum, center=False, scale=False)(x)
+            x = LowPrecisionBatchNorm(momentum=bn_momentum, center=False, scale=False)(x)
             x = BoostedBias(bias_boost)(x)
         return layers.Activation(activation)(x)
 
