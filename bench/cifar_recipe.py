@@ -12,7 +12,7 @@ delete its folder to train it again; an interrupted one resumes. Without names, 
 momentum and Keras' decoupled decay), with GELU and mirrored borders for the shifts and BatchNorm keeping 0.6 of
 its statistics per step (airbench's BatchNorm(momentum=0.6) hands PyTorch momentum 0.4, the share of the new
 batch); only its freezing of the whitening bias after 3 epochs is left out. `airbench94-bn0.4-10` is the port's
-first conversion, which kept 0.4. `airbench94-relu-10` swaps GELU, which costs about 18 % of a bfloat16 training
+first conversion, which kept 0.4. `airbench94-relu-10` swaps GELU, which takes about 16 % of a bfloat16 training
 step on these CPUs (python -m bench.airbench_step), for ReLU.
 `muon-8` takes airbench94_muon's (94.01 % in 8 epochs on the original pixels): Muon at 0.24 with momentum 0.6 for
 the convolution filters (`optimizer=muon`), Nesterov SGD with momentum 0.85 for the rest, batch 2000, the rate
@@ -73,7 +73,7 @@ RECIPES = {  # name: (what it tests, settings on top of BASE)
         airbench94_settings(bn_momentum=0.6),
     ),
     "airbench94-relu-10": (
-        "airbench94-10 with ReLU for GELU: about 18 % faster steps in bfloat16 on these CPUs",
+        "airbench94-10 with ReLU for GELU: bfloat16 steps about 1.2x as fast on these CPUs",
         airbench94_settings(bn_momentum=0.6, activation="relu"),
     ),
     "airbench94-bn0.4-10": (
