@@ -3,23 +3,22 @@
 python -m bench.airbench_step [--repeats 8]  ->  bench/results/airbench_step.json and .md
 
 One batch of 1024 CIFAR-sized images through `train_on_batch` of the network that bench.cifar_recipe's
-`airbench94-10` trains (mixed_bfloat16), the fastest of `repeats` steps after warm-up, for: airbench's BatchNorm
-as shipped (`LowPrecisionBatchNorm`) or Keras' `BatchNormalization`, or none at all (the bound: what any BatchNorm
-could save); GELU (airbench's) or ReLU. The whole grid is measured twice, interleaved, and each row keeps its
+`airbench94-10` trains (mixed_bfloat16), the fastest of `repeats` steps after two warm-up steps, for: airbench's
+BatchNorm as shipped (`LowPrecisionBatchNorm`) or Keras' `BatchNormalization`, or none at all (the bound: what any
+BatchNorm could save); GELU (airbench's) or ReLU. The whole grid is measured twice, interleaved, and each row keeps its
 faster round, so a slow spell of the machine does not land on one variant. Run it on idle cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from unittest import mock
 
 import keras
 import numpy as np
 
 from bench.cifar_recipe import BASE, airbench94_settings
-from bench.common import write_results
+from bench.common import best_time, write_results
 from toolkit.cli import task_and_config
 from toolkit.objects import models
 
@@ -53,14 +52,8 @@ def step_seconds(norm: type, activation: str, repeats: int) -> float:
     task.compile(model, config, steps_per_epoch=50)
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 256, (BATCH, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, BATCH)
-    for _ in range(3):
-        model.train_on_batch(images, labels)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.train_on_batch(images, labels)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    model.train_on_batch(images, labels)  # traces the step; best_time's own warm-up call is the second
+    return best_time(lambda: model.train_on_batch(images, labels), repeats)
 
 
 def main(argv: list[str] | None = None) -> None:
