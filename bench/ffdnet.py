@@ -21,6 +21,7 @@ from bench.common import best_time, write_results
 from toolkit import pretrained, tasks
 from toolkit.denoising.data import PatchSampler
 from toolkit.denoising.inference import add_noise, denoise
+from toolkit.denoising.models import takes_noise_level
 
 VARIANTS = [  # (model, depth, filters, batch_norm, precision, patch)
     ("ffdnet", 15, 64, True, "float32", 64),
@@ -74,7 +75,7 @@ def measure(model_name, depth, filters, batch_norm, precision, patch, batch_size
 
 def inference_rows(side: int = 512) -> list[dict]:
     """Seconds to denoise a side x side image (best of 3), the shipped DnCNN against FFDNet-15 (shipped or untrained:
-    the cost does not depend on the weights)."""
+    the cost does not depend on the weights), alone and as the mean over 8 rotations and mirrors."""
     task = tasks.get("denoising")
     ffdnet_settings = dict(model="ffdnet", depth=15, filters=64, batch_norm=False, precision="mixed_bfloat16")
     models = {"shipped DnCNN-10 (trained/denoising.keras)": pretrained.load("denoising")}
@@ -87,8 +88,15 @@ def inference_rows(side: int = 512) -> list[dict]:
     noisy = add_noise(np.random.default_rng(0).random((side, side), dtype=np.float32), 25, np.random.default_rng(1))
     rows = []
     for name, model in models.items():
-        seconds = best_time(lambda model=model: denoise(model, noisy, 25.0), repeats=3)
-        rows.append({"model": name, "parameters": model.count_params(), f"seconds per {side}x{side} image": seconds})
+        for ensemble in (False, True) if takes_noise_level(model) else (False,):
+            seconds = best_time(lambda model=model, e=ensemble: denoise(model, noisy, 25.0, e), repeats=3)
+            rows.append(
+                {
+                    "model": f"{name}, self-ensemble x8" if ensemble else name,
+                    "parameters": model.count_params(),
+                    f"seconds per {side}x{side} image": seconds,
+                }
+            )
     return rows
 
 

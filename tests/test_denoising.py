@@ -156,6 +156,12 @@ def test_denoising_command_writes_the_photo_in_its_mode(tmp_path):
     assert written == tmp_path / "photo_denoised.png"
     with Image.open(written) as image:
         assert image.mode == "RGB" and image.size == (40, 24)
+    randomize_convolutions(model)  # an untrained FFDNet is the identity, with or without the self-ensemble
+    saving.save_model(model, tmp_path / "ffdnet.keras")
+    args = ["--model", str(tmp_path / "ffdnet.keras"), "--sigma", "25", str(photo), "--out"]
+    plain, ensemble = denoising_cli([*args, str(tmp_path / "plain")]), denoising_cli([*args, "x8", "--ensemble"])
+    with Image.open(plain) as one, Image.open(ensemble) as eight:
+        assert one.size == eight.size == (40, 24) and (np.asarray(one) != np.asarray(eight)).any()
     with pytest.raises(SystemExit):
         denoising_cli(["--model", str(tmp_path / "ffdnet.keras"), str(tmp_path / "missing.png")])
 
@@ -217,6 +223,20 @@ def test_tiled_denoising_equals_one_pass():
     assert whole.min() >= 0 and whole.max() <= 1
     with pytest.raises(InputError, match="grayscale"):
         denoise(model, np.zeros((8, 8, 3)))
+
+
+def test_self_ensemble_is_the_mean_over_rotations_and_mirrors():
+    model = Denoising().build(config(model="ffdnet", batch_norm=False))
+    randomize_convolutions(model)  # random filters: the network itself prefers no orientation
+    noisy = np.random.default_rng(3).random((21, 34)).astype("float32")  # not square: rotations change the shape
+    ensemble = denoise(model, noisy, 25, ensemble=True)
+    assert ensemble.shape == noisy.shape and np.abs(ensemble - denoise(model, noisy, 25)).max() > 1e-3
+    for turn in (lambda x: np.rot90(x), lambda x: np.rot90(x, 2), lambda x: x[:, ::-1], lambda x: x.T):
+        transformed = np.ascontiguousarray(turn(noisy))
+        assert np.abs(denoise(model, transformed, 25) - turn(denoise(model, noisy, 25))).max() > 1e-3
+        np.testing.assert_allclose(denoise(model, transformed, 25, ensemble=True), turn(ensemble), atol=1e-5)
+    half = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Rescaling(0.5)])  # has no orientation
+    np.testing.assert_allclose(denoise(half, noisy, ensemble=True), denoise(half, noisy), atol=1e-6)
 
 
 def test_figure_cache_keys_on_pixels(tmp_path):
@@ -290,11 +310,12 @@ def test_blind_evaluation_reports_the_three_published_levels(tiny_images):
 
 def test_ffdnet_trains_blind_and_is_measured_at_each_published_level(tiny_images, tmp_path):
     words = ["task=denoising", "model=ffdnet", f"data_dir={tiny_images}", *TINY, "baselines=nlm", "cache=false"]
-    result = train_once(words, tmp_path)
+    result = train_once([*words, "self_ensemble=true"], tmp_path)
     card = json.loads((tmp_path / "out" / "denoising_ffdnet.json").read_text())
     assert card["data"]["sigma"] == "blind" and card["data"]["sigma_range"] == [0, 75]
-    assert [row["sigma"] for row in result.evaluation.table] == ["15"] * 3 + ["25"] * 3 + ["50"] * 3
-    assert {"psnr_15", "psnr_50", "nlm_psnr_50", "psnr"} <= set(card["metrics"])
+    assert [row["sigma"] for row in result.evaluation.table] == ["15"] * 4 + ["25"] * 4 + ["50"] * 4
+    assert "ffdnet, self-ensemble x8" in {row["method"] for row in result.evaluation.table}
+    assert {"psnr_15", "psnr_50", "nlm_psnr_50", "x8_psnr_25", "x8_ssim_50", "psnr"} <= set(card["metrics"])
     with pytest.raises(ConfigError, match="sigma=blind only"):
         Denoising().artifact(config(model="ffdnet", sigma="25"))
 
@@ -323,6 +344,10 @@ def test_page_tells_ffdnet_the_noise_level_and_lets_the_user_change_it(shipped_t
     before = page.get("image")[1].proto.imgs[0].caption
     told.set_value(10).run()
     assert not page.exception and page.get("image")[1].proto.imgs[0].caption != before
+    before = page.get("image")[1].proto.imgs[0].caption
+    page.checkbox(key="ensemble").check().run()
+    assert not page.exception and page.get("image")[1].proto.imgs[0].caption != before  # a different estimate
+    page.checkbox(key="ensemble").uncheck().run()
     page.checkbox(key="already_noisy").check().run()
     told = [s for s in page.slider if s.key.startswith("told_sigma_")]
     estimate = float(re.search(r"sigma = (\d+\.\d)", page.info[0].value).group(1))

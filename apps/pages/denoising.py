@@ -98,8 +98,13 @@ try:
             help="Defaults to the noise added, or the level estimated from an image that is already noisy. "
             "Lower keeps more detail (and more noise), higher smooths more.",
         )
+    ensemble = st.checkbox(
+        "Self-ensemble: average the 8 rotations and mirror images",
+        key="ensemble",
+        help="About 0.1 dB better on BSD68, at 8 times the work.",
+    )
     with st.spinner("Denoising..."):
-        denoised = denoise_channels(model, noisy, level)  # a blind model ignores the level
+        denoised = denoise_channels(model, noisy, level, ensemble)  # a blind model ignores the level
 except ToolkitError as err:
     ui.show_error(err)
     st.stop()

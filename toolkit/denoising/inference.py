@@ -32,19 +32,46 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
 
 
 def denoise(
-    model: keras.Model, noisy: np.ndarray, sigma: float | None = None, tile: int = TILE, margin: int = MARGIN
+    model: keras.Model,
+    noisy: np.ndarray,
+    sigma: float | None = None,
+    ensemble: bool = False,
+    tile: int = TILE,
+    margin: int = MARGIN,
 ) -> np.ndarray:
     """The model's clean estimate of a noisy (H, W) image in [0, 1], clipped to [0, 1], float32 (H, W).
 
     `sigma` (0-255 scale) is what a model with a noise-level input (FFDNet) is told: a higher level smooths more.
     None estimates it from the image (`estimate_noise_sigma`). Blind models (DnCNN, the autoencoder) ignore it.
+    `ensemble=True` averages the estimates of the image's 8 rotations and mirror images (the geometric
+    self-ensemble of EDSR and KAIR's test mode x8): 8 times the work for about 0.1 dB.
     """
     noisy = np.asarray(noisy, np.float32)
     if noisy.ndim != 2 or min(noisy.shape) < 1:
         raise InputError(f"Expected a grayscale image (H, W), got shape {noisy.shape}.")
-    told = takes_noise_level(model)
-    if told and sigma is None:
+    if sigma is None and takes_noise_level(model):
         sigma = estimate_noise_sigma(noisy)
+    if not ensemble:
+        return denoise_tiles(model, noisy, sigma, tile, margin)
+    estimates = [from_dihedral(denoise_tiles(model, to_dihedral(noisy, k), sigma, tile, margin), k) for k in range(8)]
+    return np.mean(estimates, axis=0)
+
+
+def to_dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """The k-th of an image's 8 rotations (by 90 degrees times k % 4) and mirror images (k >= 4)."""
+    image = np.rot90(image, k % 4)
+    return np.ascontiguousarray(image[:, ::-1] if k >= 4 else image)
+
+
+def from_dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """Undo `to_dihedral(., k)`."""
+    image = image[:, ::-1] if k >= 4 else image
+    return np.ascontiguousarray(np.rot90(image, -(k % 4)))
+
+
+def denoise_tiles(model: keras.Model, noisy: np.ndarray, sigma: float | None, tile: int, margin: int) -> np.ndarray:
+    """One pass of the model over (H, W), tile by tile with a margin, so the result equals a pass on the whole."""
+    told = takes_noise_level(model)
     height, width = noisy.shape
     out = np.empty_like(noisy)
     for top in range(0, height, tile):
@@ -59,7 +86,9 @@ def denoise(
     return np.clip(out, 0.0, 1.0)
 
 
-def denoise_channels(model: keras.Model, noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+def denoise_channels(
+    model: keras.Model, noisy: np.ndarray, sigma: float | None = None, ensemble: bool = False
+) -> np.ndarray:
     """`denoise` of a grayscale (H, W) image, or of each channel of a colour (H, W, 3) one (the models are grey).
 
     With `sigma=None` a model told the noise level gets one estimate for the whole image.
@@ -68,15 +97,17 @@ def denoise_channels(model: keras.Model, noisy: np.ndarray, sigma: float | None 
     if sigma is None and takes_noise_level(model):
         sigma = estimate_noise_sigma(noisy)
     if noisy.ndim == 3 and noisy.shape[-1] == 3:
-        return np.stack([denoise(model, noisy[..., c], sigma) for c in range(3)], axis=-1)
-    return denoise(model, noisy, sigma)
+        return np.stack([denoise(model, noisy[..., c], sigma, ensemble) for c in range(3)], axis=-1)
+    return denoise(model, noisy, sigma, ensemble)
 
 
-def denoise_image(model: keras.Model, image: np.ndarray, sigma: float | None = None) -> np.ndarray:
+def denoise_image(
+    model: keras.Model, image: np.ndarray, sigma: float | None = None, ensemble: bool = False
+) -> np.ndarray:
     """Denoise a picture as it comes: grey (H, W) or colour (H, W, 3), uint8, uint16 or float in [0, 1].
 
     `sigma` is the noise level on the 0-255 scale whatever the bit depth (what the denoising tables quote); None
-    estimates it. Returns the same shape and dtype, on the same scale.
+    estimates it; `ensemble` as in `denoise`. Returns the same shape and dtype, on the same scale.
     """
     image = np.asarray(image)
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)):
@@ -89,7 +120,7 @@ def denoise_image(model: keras.Model, image: np.ndarray, sigma: float | None = N
         top = 1.0
     else:
         raise InputError(f"Cannot denoise an image of type {image.dtype}.")
-    clean = denoise_channels(model, image.astype(np.float32) / top, sigma)
+    clean = denoise_channels(model, image.astype(np.float32) / top, sigma, ensemble)
     if image.dtype.kind == "f":
         return clean.astype(image.dtype)
     return np.round(clean * top).astype(image.dtype)

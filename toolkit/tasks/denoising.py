@@ -55,6 +55,7 @@ class DenoisingConfig(RunConfig):
     baselines: str = "auto"  # evaluate: bm3d, nlm, dncnn, dncnn_blind (shipped models), a comma list or "none";
     # auto: bm3d,nlm, and for ffdnet also the shipped DnCNN models
     test_seed: int = 0  # evaluate: seed of the fixed test noise
+    self_ensemble: bool = False  # evaluate: also the model's mean over 8 rotations/mirrors (8x the time)
     cache: bool = True  # evaluate: keep baseline figures in .cache/denoising/ (BM3D takes seconds per image)
 
 
@@ -193,6 +194,10 @@ class Denoising(Task):
                 model.name: (None, lambda noisy, level: denoise(model, noisy, level)),
             }
             prefixes = {"noisy input": "noisy_", model.name: ""}  # of the metric keys in the card
+            if config.self_ensemble:
+                label = f"{model.name}, self-ensemble x8"
+                denoisers[label] = (None, lambda noisy, level: denoise(model, noisy, level, ensemble=True))
+                prefixes[label] = "x8_"
             for name in names:
                 if name in BASELINES:
                     label, run = BASELINES[name]
