@@ -159,7 +159,10 @@ def test_denoising_command_writes_the_photo_in_its_mode(tmp_path):
     randomize_convolutions(model)  # an untrained FFDNet is the identity, with or without the self-ensemble
     saving.save_model(model, tmp_path / "ffdnet.keras")
     args = ["--model", str(tmp_path / "ffdnet.keras"), "--sigma", "25", str(photo), "--out"]
-    plain, ensemble = denoising_cli([*args, str(tmp_path / "plain")]), denoising_cli([*args, "x8", "--ensemble"])
+    plain, ensemble = (
+        denoising_cli([*args, str(tmp_path / "plain")]),
+        denoising_cli([*args, str(tmp_path / "x8"), "--ensemble"]),
+    )
     with Image.open(plain) as one, Image.open(ensemble) as eight:
         assert one.size == eight.size == (40, 24) and (np.asarray(one) != np.asarray(eight)).any()
     with pytest.raises(SystemExit):
