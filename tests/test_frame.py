@@ -230,6 +230,15 @@ def test_a_short_cnn_run_scores_in_inference_what_it_fits_in_training(tmp_path):
     assert result.evaluation.metrics["test_accuracy"] > fitted - 0.05
 
 
+def test_the_card_records_the_words_the_run_was_given(tiny_mnist, tmp_path):
+    """A bench that calls train() in-process gave its cards its own command line (`python -m toolkit.train
+    muon-cutout-20`), which trains nothing when rerun."""
+    words = ["task=digits", "model=mlp", f"data_dir={tiny_mnist}"]
+    card = train_once(words, tmp_path).card
+    assert card["command"].startswith(f"python -m toolkit.train {' '.join(words)} epochs=1")
+    assert json.loads((tmp_path / "out" / "digits_mlp.json").read_text())["command"] == card["command"]
+
+
 def test_a_new_run_will_not_mix_with_a_run_already_in_its_folder(tiny_mnist, tmp_path):
     train_once(["task=digits", "model=mlp", f"data_dir={tiny_mnist}"], tmp_path)
     with pytest.raises(ToolkitError, match="already holds a run. Continue it with resume=true"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import sys
 from typing import Any
 
 import keras
@@ -48,7 +47,7 @@ def make_card(
     data: Data,
     evaluation: Evaluation,
     training_seconds: float,
-    command: str | None = None,
+    command: str,
 ) -> dict[str, Any]:
     return {
         "task": task.name,
@@ -70,5 +69,5 @@ def make_card(
         "training_seconds": round(training_seconds, 1),
         "date": datetime.date.today().isoformat(),
         "toolkit_version": __version__,
-        "command": command or " ".join(["python -m toolkit.train", *sys.argv[1:]]),
+        "command": command,
     }

@@ -314,7 +314,8 @@ def train(words: Sequence[str]) -> TrainResult:
 
     evaluation = task.evaluate(model, config)
     saving.save_model(model, run_dir / "model.keras")
-    card = make_card(task, config, model, data, evaluation, seconds)
+    # the words this run was given, not sys.argv: a bench that calls train() passes its own recipe's words
+    card = make_card(task, config, model, data, evaluation, seconds, " ".join(["python -m toolkit.train", *words]))
     card["training_parts"] = clock.parts  # 1 + the number of times the run was resumed
     if started_from:
         card["started_from"] = started_from
