@@ -21,7 +21,8 @@ momentum 0.4). Its SGD rates, given per summed example, are per mean example 0.0
 (1.5 x bias_boost 64 here) and 0.67 x 2000 for the classifier, whose output it scales by 1/256: at this network's
 1/9 that is 0.67 x 2000 x 81 / 256^2 = 1.66, about 1.5. Its decay of 0.004 per step through momentum 0.85
 is 0.0267 per step, 0.0178 x 1.5 decoupled (the filters take none: Muon holds their norm). `muon-cutout-20` asks
-what 20 epochs of it give, with cutout since muon-8 already fits 96.5 % of the training images.
+what 20 epochs of it give, with cutout since muon-8 already fits 96.5 % of the training images; `muon-cutout-40`
+what the next doubling gives.
 
 The table keeps the rows of recipes measured before whose runs are no longer here (runs/ is not kept everywhere):
 a recipe's row comes from its run when there is one, else from bench/results/cifar_recipe.json when its settings
@@ -109,6 +110,10 @@ RECIPES = {  # name: (what it tests, settings on top of BASE)
     "muon-cutout-20": (
         "muon-8 for 20 epochs, with the shipped 45-epoch model's 8-pixel cutout against overfitting",
         muon_settings(epochs=20, extra=["cutout=8"]),
+    ),
+    "muon-cutout-40": (
+        "muon-cutout-20 for 40 epochs: the next doubling, at about half the shipped model's minutes",
+        muon_settings(epochs=40, extra=["cutout=8"]),
     ),
 }
 
