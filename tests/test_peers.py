@@ -7,6 +7,7 @@ library crashes the process (segmentation fault) when TensorFlow, which the test
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -75,6 +76,7 @@ first = peers.cached_row(row, lambda: {"trainer": "t", "minutes": 1.0})
 def train_again():
     raise AssertionError("a finished row was trained again")
 report["row_reused"] = peers.cached_row(row, train_again) == first == json.loads(row.read_text())
+report["row_stamped"] = first["finished (UTC)"]
 print(json.dumps(report))
 """
 
@@ -112,8 +114,9 @@ def test_the_whitening_filters_are_computed_in_float32_under_autocast(report):
     assert report[0]["whitening"] == {"guarded_is_float32": True, "autocast_alone_differs": True}
 
 
-def test_a_finished_row_is_reused(report):
+def test_a_finished_row_is_reused_and_says_when_it_finished(report):
     assert report[0]["row_reused"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", report[0]["row_stamped"])
 
 
 def test_a_limit_below_one_batch_is_refused():

@@ -187,10 +187,11 @@ def row(trainer: str, precision: str, epochs: int, figures: dict) -> dict:
 
 
 def cached_row(path: Path, make: Callable[[], dict]) -> dict:
-    """The row in `path` if a finished run wrote it; else `make()` it and keep it there."""
+    """The row in `path` if a finished run wrote it; else `make()` it, stamped with when it finished (the machine's
+    speed drifts by 10 % and more over a day, so a row's images/s is read beside its neighbours'), and keep it."""
     if path.exists():
         return json.loads(path.read_text())
-    result = make()
+    result = make() | {"finished (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     saving.write_json(result, path)
     return result
 
@@ -224,8 +225,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     notes = (
         f"python -m bench.peers.cifar10 --epochs {args.epochs}; the JPEG q75 copy of CIFAR-10, converted once for "
-        f"airbench's loader; every row on the same {torch.get_num_threads()} CPU threads (PyTorch), one after the "
-        f"other; reference: airbench.train94 with its own settings (batch {BATCH}, test-time augmentation level "
+        f"airbench's loader; every row on the same {torch.get_num_threads()} CPU threads (PyTorch), one at a time, "
+        "finishing when its last column says; "
+        f"reference: airbench.train94 with its own settings (batch {BATCH}, test-time augmentation level "
         f"{hyp['net']['tta_level']}) through bench/peers/cifar10.py's CPU stand-ins, bfloat16 = torch.autocast; "
         f"toolkit: bench.cifar_recipe's {' and '.join(TOOLKIT_RECIPES.values())} settings; "
         "images/s = training images / training seconds "
