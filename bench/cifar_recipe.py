@@ -108,11 +108,11 @@ RECIPES = {  # name: (what it tests, settings on top of BASE)
         muon_settings(epochs=8),
     ),
     "muon-cutout-20": (
-        "muon-8 for 20 epochs, with the shipped 45-epoch model's 8-pixel cutout against overfitting",
+        "muon-8 for 20 epochs, with the 45-epoch SGD model's 8-pixel cutout against overfitting",
         muon_settings(epochs=20, extra=["cutout=8"]),
     ),
     "muon-cutout-40": (
-        "muon-cutout-20 for 40 epochs: the next doubling, at about half the shipped model's minutes",
+        "muon-cutout-20 for 40 epochs: the next doubling, at about half the 45-epoch SGD model's minutes",
         muon_settings(epochs=40, extra=["cutout=8"]),
     ),
 }
