@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.harness import ROOT, run_script, write_idx_dataset
-from toolkit.distribute import ArrayBatches, ProcessShard, distribution_scope
+from toolkit.distribute import ArrayBatches, ProcessShard, batches_for_process, distribution_scope
 from toolkit.errors import ConfigError
 
 SCRIPT = """
@@ -93,6 +93,26 @@ def test_process_shards_use_every_example_once_per_epoch(kind):
         shards[0].on_epoch_end()  # Keras calls it on the one dataset each process has
     assert all(sorted(epoch) == list(range(22)) for epoch in epochs)
     assert (kind == "arrays") == (not np.array_equal(*epochs)), "arrays are reshuffled each epoch, datasets are not"
+
+
+def test_a_single_process_trains_on_numpy_batches_of_every_example_once_per_epoch():
+    """Arrays reach `fit` as numpy batches, not through Keras' tf.data pipeline (which stalls at some epochs' ends):
+    training data reshuffled each epoch by the seed, validation data in order, a missing part left out."""
+    x, y = np.arange(22)[:, None], np.arange(22) % 10
+    train = batches_for_process((x, y), batch_size=8, replicas=1, shuffle_seed=0)
+    assert isinstance(train, keras.utils.PyDataset) and len(train) == 3
+    epochs = []
+    for _ in range(2):
+        batches = [train[step] for step in range(len(train))]
+        assert all(np.array_equal(bx[:, 0] % 10, by) for bx, by in batches)  # x and y stay paired
+        epochs.append(np.concatenate([bx[:, 0] for bx, _ in batches]))
+        train.on_epoch_end()
+    assert all(sorted(epoch) == list(range(22)) for epoch in epochs) and not np.array_equal(*epochs)
+    val = batches_for_process((x, y), batch_size=8, replicas=1)
+    assert np.array_equal(np.concatenate([val[step][0][:, 0] for step in range(len(val))]), np.arange(22))
+    (images,) = batches_for_process((x, None), batch_size=8, replicas=1)[0]  # inpainting's images without labels
+    assert images.shape == (8, 1)
+    assert batches_for_process(None, batch_size=8, replicas=1) is None
 
 
 def test_process_shards_split_a_last_batch_evenly_over_the_devices():

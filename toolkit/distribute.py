@@ -103,11 +103,14 @@ def even_batches(data: Any, batch_size: int, replicas: int) -> Any:
 class ArrayBatches(keras.utils.PyDataset):
     """Batches of (x, y) arrays (y may be None), shuffled each epoch by (seed, epoch): the same in every process.
 
-    Keras shuffles arrays itself in `fit`, but a job needs batches every process agrees on, so it gets these.
+    What `fit` gets for arrays (see `batches_for_process`): Keras shuffles arrays itself, but through tf.data, and a
+    job needs batches every process agrees on.
     """
 
     def __init__(self, arrays: tuple, batch_size: int, seed: int | None):
-        super().__init__()
+        # two loader threads, for Keras' own queue: with it, Keras turns tf.data's autotuning off, whose teardown at
+        # some epochs' ends otherwise waits seconds (about six airbench training steps) on its background thread
+        super().__init__(workers=2)
         self.arrays = tuple(a for a in arrays if a is not None)
         self.batch_size, self.seed, self.epoch = batch_size, seed, 0
         self._order()
@@ -162,17 +165,20 @@ class ProcessShard(keras.utils.PyDataset):
 def batches_for_process(data: Any, batch_size: int, replicas: int, shuffle_seed: int | None = None) -> Any:
     """What this process gives `fit` for `data` ((x, y) arrays, a PyDataset of batches, or None).
 
-    In a job: its part of every global batch of `batch_size` (arrays are reshuffled each epoch from `shuffle_seed`,
-    None keeps their order), so each example is used once per epoch across the job. Otherwise `data` itself,
-    trimmed by `even_batches`.
+    Arrays become numpy batches (`ArrayBatches`), reshuffled each epoch from `shuffle_seed` (None keeps their order).
+    Keras' own pipeline for arrays (tf.data, autotuned) ends some epochs by waiting seconds for its iterator's
+    teardown (about six airbench training steps: 5-8 s of a 60 s CIFAR-10 epoch here); these batches do not.
+    In a job, each process gets its part of every global batch, so each example is used once per epoch across
+    the job; otherwise the batches themselves, trimmed by `even_batches`.
     """
     data = even_batches(data, batch_size, replicas)
+    if isinstance(data, tuple):
+        data = ArrayBatches(data, batch_size, shuffle_seed)
     if data is None or not in_job():
         return data
     import jax
 
-    batches = ArrayBatches(data, batch_size, shuffle_seed) if isinstance(data, tuple) else data
-    return ProcessShard(batches, jax.process_index(), jax.process_count(), replicas)
+    return ProcessShard(data, jax.process_index(), jax.process_count(), replicas)
 
 
 @contextmanager

@@ -30,15 +30,8 @@ class Data:
     @property
     def steps_per_epoch(self) -> int:
         if isinstance(self.train, tuple):
-            return 0  # unknown here: `fit_kwargs` lets keras count it
+            return 0  # arrays: the trainer counts their batches
         return len(self.train)
-
-
-def fit_kwargs(data: Any, batch_size: int) -> dict[str, Any]:
-    """Keyword arguments of `model.fit`/`evaluate` for an (x, y) tuple or a dataset."""
-    if isinstance(data, tuple):
-        return {"x": data[0], "y": data[1], "batch_size": batch_size}
-    return {"x": data}
 
 
 @dataclass
@@ -86,8 +79,8 @@ class Task:
     def fit(
         self, model: keras.Model, data: Data, config: DictConfig, callbacks: list[keras.callbacks.Callback]
     ) -> keras.callbacks.History:
-        return model.fit(
-            **fit_kwargs(data.train, config.batch_size),
+        return model.fit(  # the trainer has made arrays numpy batches (`distribute.batches_for_process`)
+            data.train,
             validation_data=data.val,
             epochs=config.epochs,
             callbacks=callbacks,

@@ -23,7 +23,7 @@ from toolkit.classification import classification_report, compile_classifier
 from toolkit.config import RunConfig, require_choice
 from toolkit.data.tfds_source import source_info
 from toolkit.precision import policy_scope
-from toolkit.tasks.base import Data, Evaluation, Task, fit_kwargs
+from toolkit.tasks.base import Data, Evaluation, Task
 from toolkit.transfer.data import DEFAULT_DATASET, class_names, first_per_class, load_photo_splits
 from toolkit.transfer.models import (
     DEFAULT_BACKBONE,
@@ -173,18 +173,19 @@ class Transfer(Task):
         return history
 
     def _two_stages(self, model, data, config, callbacks) -> keras.callbacks.History:
-        train = (pooled_features(model, data.train[0]), data.train[1])
-        val = (pooled_features(model, data.val[0]), data.val[1])
+        (images, labels), (val_images, val_labels) = data.train.arrays, data.val.arrays  # the trainer's batches
+        train = (pooled_features(model, images), labels)
+        val = (pooled_features(model, val_images), val_labels)
         history = fit_head(
             model, train, val, config.epochs, config.learning_rate, config.batch_size, verbose=config.verbose
         )
         if config.fine_tune_epochs:
             set_trainable(model, config.fine_tune_from)
-            steps = int(np.ceil(len(data.train[1]) / config.batch_size))
+            steps = len(data.train)
             stage2 = {"learning_rate": config.fine_tune_learning_rate, "epochs": config.fine_tune_epochs}
             compile_classifier(model, OmegaConf.merge(config, stage2), steps, label_smoothing=config.label_smoothing)
             fine = model.fit(
-                **fit_kwargs(data.train, config.batch_size),
+                data.train,
                 validation_data=data.val,
                 initial_epoch=config.epochs,
                 epochs=config.epochs + config.fine_tune_epochs,
