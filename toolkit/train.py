@@ -267,7 +267,6 @@ def train(words: Sequence[str]) -> TrainResult:
         )
     keras.utils.set_random_seed(config.seed)
     data = task.data(config)
-    steps = data.steps_per_epoch or math.ceil(len(data.train[0]) / config.batch_size)
     with distribution_scope(config.distribute) as replicas:
         model = task.build(config)
         started_from = start_from(model, config.init) if config.init else None  # a resumed run restores on top
@@ -292,6 +291,7 @@ def train(words: Sequence[str]) -> TrainResult:
         callbacks.append(clock)
         data.train = batches_for_process(data.train, config.batch_size, replicas, shuffle_seed=config.seed)
         data.val = batches_for_process(data.val, config.batch_size, replicas)
+        steps = len(data.train)  # this process's batches per epoch
         if config.resume:
             forget_epochs_to_redo(run_dir / "log.csv", run_dir / "backup")
         fit_batchnorm_momentum(model, steps * config.epochs)

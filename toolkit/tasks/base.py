@@ -21,17 +21,11 @@ from toolkit.precision import dtype_policy
 
 @dataclass
 class Data:
-    """Training and validation data as `model.fit` takes it: an (x, y) tuple or a PyDataset."""
+    """Training and validation data: (x, y) arrays, which the trainer turns into batches, or a PyDataset."""
 
     train: Any
     val: Any
     info: dict[str, Any] = field(default_factory=dict)  # name, split sizes: goes into the model card
-
-    @property
-    def steps_per_epoch(self) -> int:
-        if isinstance(self.train, tuple):
-            return 0  # arrays: the trainer counts their batches
-        return len(self.train)
 
 
 @dataclass
