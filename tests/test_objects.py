@@ -11,7 +11,7 @@ import streamlit as st
 from omegaconf import OmegaConf
 from PIL import Image
 
-from tests.harness import app_page, assert_round_trip, train_once
+from tests.harness import app_page, assert_round_trip, run_script, train_once
 from tests.tiny_data import write_cifar_batch
 from toolkit import pretrained, saving, tasks
 from toolkit.data.cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
@@ -21,6 +21,7 @@ from toolkit.grad_cam import grad_cam, heatmap_overlay
 from toolkit.objects.data import DATASETS, load_object_split
 from toolkit.objects.models import ZeroPadShortcut
 from toolkit.objects.predict import photo_to_dataset_image
+from toolkit.train import train
 
 TASK = tasks.get("objects")
 
@@ -137,6 +138,77 @@ def test_airbench94_settings_reach_the_network_and_the_optimizer():
     for wrong, value in [("activation", "tanh"), ("shift_fill", "tanh"), ("momentum", 1.0)]:
         with pytest.raises(ConfigError, match=f"{wrong}={value}"):
             build(**{**settings, wrong: value})
+
+
+class InterruptAfterSecondEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt  # after the epoch's backup: what Ctrl-C does between epochs
+
+
+def test_airbench_freezes_its_whitening_bias_from_the_epoch_asked_also_when_resumed(
+    tiny_cifar_pickles, tmp_path, monkeypatch
+):
+    run = tmp_path / "run"
+    words = ["task=objects", "dataset=cifar10", "widths=[8,8,8]", "batch_size=20", "validation_size=0", "verbose=0"]
+    words += ["epochs=4", "freeze_whitening=1", f"data_dir={tiny_cifar_pickles}", f"run_dir={run}"]
+    Objects, fit, seen = type(TASK), type(TASK).fit, []
+
+    def recording(*extra: keras.callbacks.Callback):  # Objects.fit that records the weights at each epoch's end
+        def fit_and_record(self, model, data, config, callbacks):
+            whitening, classifier = model.get_layer("whitening"), model.get_layer("logits")
+
+            def record(epoch, logs):
+                seen.append((whitening.bias.numpy().copy(), classifier.kernel.numpy().copy()))
+
+            callbacks = [*callbacks, keras.callbacks.LambdaCallback(on_epoch_end=record), *extra]
+            return fit(self, model, data, config, callbacks)
+
+        return fit_and_record
+
+    monkeypatch.setattr(Objects, "fit", recording(InterruptAfterSecondEpoch()))
+    with pytest.raises(KeyboardInterrupt):
+        train(words)
+    monkeypatch.setattr(Objects, "fit", recording())
+    result = train(["task=objects", "resume=true", f"run_dir={run}"])
+    biases, heads = zip(*seen)
+    assert np.abs(biases[0]).max() > 0  # trained from zeros in the first epoch
+    for epoch in (1, 2, 3):  # then frozen, before and after the resume; the classifier still trains
+        np.testing.assert_array_equal(biases[epoch], biases[0])
+        assert not np.array_equal(heads[epoch], heads[epoch - 1])
+    assert not result.model.get_layer("whitening").bias_frozen  # the switch belongs to the run, not to the model
+    with pytest.raises(ConfigError, match="freeze_whitening=-1"):
+        build(dataset="cifar10", freeze_whitening=-1)
+
+
+FREEZE_ON_JAX = """
+import json, keras, numpy as np
+from omegaconf import OmegaConf
+from toolkit import tasks
+from toolkit.distribute import ArrayBatches
+from toolkit.tasks.base import Data
+
+task = tasks.get("objects")
+settings = dict(dataset="cifar10", widths=[8, 8, 8], epochs=3, batch_size=8, momentum=0.0, freeze_whitening=1)
+config = OmegaConf.structured(task.Config(**settings, verbose=0))
+model = task.build(config)
+task.compile(model, config, steps_per_epoch=1)
+bias, seen = model.get_layer("whitening").bias, []
+record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(bias.numpy().tolist()))
+rng = np.random.default_rng(0)
+images, labels = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8), np.arange(8) % 10
+task.fit(model, Data(ArrayBatches((images, labels), 8, seed=0), None), config, [record])
+print(json.dumps({"backend": keras.backend.backend(), "biases": seen}))
+"""
+
+
+def test_the_whitening_bias_freezes_on_jax_too():
+    # JAX's optimiser step needs a fixed list of trained weights, so the bias stays in it with zero gradients
+    measured = json.loads(run_script(FREEZE_ON_JAX).strip().splitlines()[-1])
+    first, *frozen = np.array(measured["biases"])
+    assert measured["backend"] == "jax" and np.abs(first).max() > 0
+    for bias in frozen:  # without momentum, zero gradients leave it where it was
+        np.testing.assert_array_equal(bias, first)
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_channels():

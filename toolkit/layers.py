@@ -27,7 +27,8 @@ from keras import layers, ops
 class PatchWhitening(layers.Layer):
     """A `patch` x `patch` 'valid' convolution whose filters whiten the patches of the training images.
 
-    The kernel is not trained (set by `adapt`); the bias is. Output channels: 2 x patch^2 x channels
+    The kernel is not trained (set by `adapt`); the bias is, unless `bias_frozen` (a training schedule's switch,
+    not saved: `toolkit.objects.models.FreezeWhiteningBias`). Output channels: 2 x patch^2 x channels
     (each whitening filter and its negation, so a following ReLU loses nothing).
     Input (N, H, W, C) -> (N, H - patch + 1, W - patch + 1, 2 patch^2 C).
     """
@@ -35,6 +36,7 @@ class PatchWhitening(layers.Layer):
     def __init__(self, patch: int = 2, epsilon: float = 5e-4, **kwargs):
         super().__init__(**kwargs)
         self.patch, self.epsilon = patch, epsilon
+        self.bias_frozen = False
 
     def build(self, input_shape):
         depth = self.patch * self.patch * input_shape[-1]
@@ -57,7 +59,8 @@ class PatchWhitening(layers.Layer):
 
     def call(self, inputs):
         kernel = ops.cast(self.kernel, self.compute_dtype)
-        return ops.conv(inputs, kernel, padding="valid") + ops.cast(self.bias, self.compute_dtype)
+        bias = ops.stop_gradient(self.bias) if self.bias_frozen else self.bias
+        return ops.conv(inputs, kernel, padding="valid") + ops.cast(bias, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         n, height, width, _ = input_shape

@@ -1,7 +1,7 @@
 """CIFAR-10 beside the reference trainer: Jordan's airbench94 (the `airbench` package, PyTorch) and the toolkit's
 port of its recipe, on the same JPEG q75 copy and the same CPUs, in one run.
 
-python -m bench.peers.cifar10 [row ...] [--epochs 10] [--limit N]
+python -m bench.peers.cifar10 [row ...] [--epochs 10] [--rounds R] [--limit N]
     ->  bench/results/peers_cifar10.json and .md
 
 Rows, one full training each, in this order unless named: `reference-float32` and `reference-bfloat16`
@@ -11,7 +11,9 @@ Rows, one full training each, in this order unless named: `reference-float32` an
 finished row is kept in runs/peers/e<epochs>/<row>/row.json and reused, so an interrupted benchmark does not
 train it again (delete the folder to); the toolkit's run resumes from its last epoch. `--limit N` trains on the
 toolkit's random subset of N training and N test images (at least one batch of 1024), in runs/peers/e<E>-n<N>/,
-and leaves bench/results as it is: a smoke run. Needs the bench-only extra: pip install -e ".[peers]".
+and leaves bench/results as it is: a smoke run. `--rounds R` trains the rows R times, taking turns (A B A B), each
+round after the first in <row>-round<k>/: the machine's speed drifts, so a throughput ratio is best read between
+neighbouring rows, and repeated. Needs the bench-only extra: pip install -e ".[peers]".
 
 The data: this machine's copy, read by the toolkit's loader, is written once in airbench's own format
 (runs/peers/data[-n<N>]/{train,test}.pt: uint8 images (N, 32, 32, 3), int64 labels, class names), so both trainers
@@ -186,6 +188,11 @@ def row(trainer: str, precision: str, epochs: int, figures: dict) -> dict:
     }
 
 
+def round_folder(name: str, round_: int) -> str:
+    """The folder of `name`'s row in round `round_` (1: the row's own folder)."""
+    return name if round_ == 1 else f"{name}-round{round_}"
+
+
 def cached_row(path: Path, make: Callable[[], dict]) -> dict:
     """The row in `path` if a finished run wrote it; else `make()` it, stamped with when it finished (the machine's
     speed drifts by 10 % and more over a day, so a row's images/s is read beside its neighbours'), and keep it."""
@@ -200,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.peers.cifar10", description=__doc__.split("\n\n")[0])
     parser.add_argument("rows", nargs="*", help=f"rows to train (default: all): {', '.join(ROWS)}")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="train the rows this many times, taking turns")
     parser.add_argument("--limit", type=int, default=None, help="train and test on N images each: a smoke run")
     args = parser.parse_args(argv)
     unknown = set(args.rows) - set(ROWS)
@@ -210,23 +218,31 @@ def main(argv: list[str] | None = None) -> None:
     tag = f"e{args.epochs}" + (f"-n{args.limit}" if args.limit else "")
     folder = RUNS / tag
     data = convert(RUNS / ("data" + (f"-n{args.limit}" if args.limit else "")), args.limit)
-    makers = {
-        "reference-float32": lambda: reference_row("float32", args.epochs, data),
-        "reference-bfloat16": lambda: reference_row("bfloat16", args.epochs, data),
-    }
-    for name, recipe in TOOLKIT_RECIPES.items():
-        makers[name] = lambda recipe=recipe, name=name: toolkit_row(recipe, args.epochs, args.limit, folder / name)
-    for name in args.rows or ROWS:
-        print(json.dumps(cached_row(folder / name / "row.json", makers[name])), flush=True)
-    finished = [folder / name / "row.json" for name in ROWS if (folder / name / "row.json").exists()]
-    rows = [json.loads(path.read_text()) for path in finished]
+
+    def make_row(name: str, run: Path) -> dict:
+        if name in TOOLKIT_RECIPES:
+            return toolkit_row(TOOLKIT_RECIPES[name], args.epochs, args.limit, run)
+        return reference_row(name.removeprefix("reference-"), args.epochs, data)
+
+    for round_ in range(1, args.rounds + 1):
+        for name in args.rows or ROWS:
+            run = folder / round_folder(name, round_)
+            print(json.dumps(cached_row(run / "row.json", lambda name=name, run=run: make_row(name, run))), flush=True)
+    rows = []
+    for name in ROWS:
+        for round_ in range(1, 100):
+            path = folder / round_folder(name, round_) / "row.json"
+            if not path.exists():
+                break
+            row_ = json.loads(path.read_text())
+            rows.append({"trainer": row_["trainer"], "round": round_, **row_})
     if args.limit:
         print(f"Smoke run on {args.limit} images: rows in {folder}/, bench/results left as it is.")
         return
     notes = (
         f"python -m bench.peers.cifar10 --epochs {args.epochs}; the JPEG q75 copy of CIFAR-10, converted once for "
         f"airbench's loader; every row on the same {torch.get_num_threads()} CPU threads (PyTorch), one at a time, "
-        "finishing when its last column says; "
+        "finishing when its last column says (rounds: the rows trained again, taking turns); "
         f"reference: airbench.train94 with its own settings (batch {BATCH}, test-time augmentation level "
         f"{hyp['net']['tta_level']}) through bench/peers/cifar10.py's CPU stand-ins, bfloat16 = torch.autocast; "
         f"toolkit: bench.cifar_recipe's {' and '.join(TOOLKIT_RECIPES.values())} settings; "

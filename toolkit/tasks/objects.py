@@ -6,7 +6,8 @@
   the recipe: SGD with Nesterov momentum (`optimizer=muon`: Muon for the convolution filters, as airbench94_muon),
   a short warm-up then cosine decay, decoupled weight decay, label smoothing and, for airbench, lookahead (the
   weights pulled towards a slow average of themselves in the last 70 % of the run). airbench's patch-whitening
-  filters are set from the training images before the first step.
+  filters are set from the training images before the first step; with `freeze_whitening`, its bias trains for
+  that many epochs only, as airbench94's.
 
 Evaluation reports the accuracy on the data set's 10,000 test images with a confusion matrix (drawn into the run
 folder after training).
@@ -26,7 +27,14 @@ from toolkit.data.cifar import cifar10_version
 from toolkit.data.tfds_source import source_info
 from toolkit.errors import ConfigError, InputError
 from toolkit.objects.data import get_dataset, load_object_split
-from toolkit.objects.models import InputStem, adapt_whitening, build_airbench, build_resnet, build_vgg_small
+from toolkit.objects.models import (
+    FreezeWhiteningBias,
+    InputStem,
+    adapt_whitening,
+    build_airbench,
+    build_resnet,
+    build_vgg_small,
+)
 from toolkit.objects.predict import artifact_name
 from toolkit.tasks.base import Data, Evaluation, Task
 
@@ -55,6 +63,7 @@ class ObjectsConfig(RunConfig):
     label_smoothing: float = 0.2  # share of each target spread over all classes (0 = plain cross-entropy)
     dropout: float = 0.2  # vgg_small: dropout after each block and before the classifier
     lookahead: bool = True  # airbench: pull the weights towards a slow copy of them in the run's last 70 %
+    freeze_whitening: int = 0  # airbench: epoch from which its whitening bias is frozen (airbench94: 3); 0 = never
     shift: int = 2  # augmentation: random shifts of up to this many pixels (pad-and-crop); 0 = off
     shift_fill: str = "constant"  # what a shift uncovers: constant (the mean colour) | reflect (mirror, as airbench)
     cutout: int = 0  # augmentation: blank one random square of this side (pixels) in every training image; 0 = off
@@ -120,6 +129,8 @@ class Objects(Task):
     def build(self, config: DictConfig) -> keras.Model:
         if not 0 <= config.momentum < 1:  # checked here, before the trainer makes the run folder
             raise ConfigError(f"momentum={config.momentum}: SGD's momentum lies in [0, 1).")
+        if config.freeze_whitening < 0:
+            raise ConfigError(f"freeze_whitening={config.freeze_whitening}: an epoch (0 = never freeze).")
         require_choice("optimizer", config.optimizer, ("sgd", "muon"))
         return super().build(config)
 
@@ -145,6 +156,8 @@ class Objects(Task):
     ) -> keras.callbacks.History:
         if config.lookahead and config.model == "airbench":  # first: the end-of-epoch backup saves the slow copy
             callbacks = [Lookahead(), *callbacks]
+        if config.freeze_whitening and config.model == "airbench":
+            callbacks = [FreezeWhiteningBias(config.freeze_whitening), *callbacks]
         return super().fit(model, data, config, callbacks)
 
     def evaluate(self, model: keras.Model, config: DictConfig) -> Evaluation:
