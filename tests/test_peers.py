@@ -77,6 +77,13 @@ def train_again():
     raise AssertionError("a finished row was trained again")
 report["row_reused"] = peers.cached_row(row, train_again) == first == json.loads(row.read_text())
 report["row_stamped"] = first["finished (UTC)"]
+
+trained = []  # --rounds: which rows train, in which order, into which folders (the trainers stood in for)
+peers.RUNS, peers.convert = work / "runs", lambda folder, limit=None, data_dir=None: folder
+peers.reference_row = lambda precision, epochs, data: trained.append(precision) or {"trainer": "reference"}
+peers.toolkit_row = lambda recipe, epochs, limit, folder: trained.append(folder.name) or {"trainer": "toolkit"}
+peers.main(["toolkit-relu", "reference-bfloat16", "--rounds", "2", "--limit", "1024"])
+report["rounds"] = trained
 print(json.dumps(report))
 """
 
@@ -117,6 +124,10 @@ def test_the_whitening_filters_are_computed_in_float32_under_autocast(report):
 def test_a_finished_row_is_reused_and_says_when_it_finished(report):
     assert report[0]["row_reused"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", report[0]["row_stamped"])
+
+
+def test_rounds_train_the_rows_taking_turns(report):
+    assert report[0]["rounds"] == ["toolkit-relu", "bfloat16", "toolkit-relu-round2", "bfloat16"]
 
 
 def test_a_limit_below_one_batch_is_refused():

@@ -240,9 +240,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Smoke run on {args.limit} images: rows in {folder}/, bench/results left as it is.")
         return
     notes = (
-        f"python -m bench.peers.cifar10 --epochs {args.epochs}; the JPEG q75 copy of CIFAR-10, converted once for "
-        f"airbench's loader; every row on the same {torch.get_num_threads()} CPU threads (PyTorch), one at a time, "
-        "finishing when its last column says (rounds: the rows trained again, taking turns); "
+        f"python -m bench.peers.cifar10 [row ...] --epochs {args.epochs} [--rounds R]; the JPEG q75 copy of CIFAR-10, "
+        f"converted once for airbench's loader; every row on the same {torch.get_num_threads()} CPU threads "
+        "(PyTorch), one at a time, finishing when its last column says (rounds: the rows trained again, taking turns); "
         f"reference: airbench.train94 with its own settings (batch {BATCH}, test-time augmentation level "
         f"{hyp['net']['tta_level']}) through bench/peers/cifar10.py's CPU stand-ins, bfloat16 = torch.autocast; "
         f"toolkit: bench.cifar_recipe's {' and '.join(TOOLKIT_RECIPES.values())} settings; "
