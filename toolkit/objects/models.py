@@ -206,11 +206,12 @@ class FreezeWhiteningBias(keras.callbacks.Callback):
     """airbench94's schedule for its whitening bias: trained in the first `epochs` epochs, frozen from then on.
 
     Frozen (`PatchWhitening.bias_frozen`: no gradient reaches it), nothing before the first block's convolution
-    trains, so the retraced step skips that convolution's input gradient: about 4 % of a bfloat16 step on these
-    CPUs. The bias stays among the trained weights, which JAX's optimiser step needs fixed: on TensorFlow the
-    optimiser skips it, as airbench's PyTorch one does; on JAX it takes zero gradients, so its momentum runs out
-    over a few steps (weight decay spares biases). A run resumed past `epochs` freezes before its first step. The
-    switch belongs to the run, not to the model: it is off again at the end, and is never saved.
+    trains, so the retraced step skips that convolution's input gradient: 5 % of a bfloat16 step on these CPUs
+    (python -m bench.airbench_step --profile). The bias stays among the trained weights, which JAX's optimiser
+    step needs fixed: on TensorFlow the optimiser skips it, as airbench's PyTorch one does; on JAX it takes zero
+    gradients, so its momentum runs out over a few steps (weight decay spares biases). A run resumed past
+    `epochs` freezes before its first step. The switch belongs to the run, not to the model: it is off again at
+    the end, and is never saved.
     """
 
     def __init__(self, epochs: int):
