@@ -39,6 +39,7 @@ product to bfloat16. Accuracy is airbench's own `evaluate` at its test-time augm
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(cached_row(run / "row.json", lambda name=name, run=run: make_row(name, run))), flush=True)
     rows = []
     for name in ROWS:
-        for round_ in range(1, 100):
+        for round_ in itertools.count(1):
             path = folder / round_folder(name, round_) / "row.json"
             if not path.exists():
                 break

@@ -189,13 +189,18 @@ def build_airbench(
     return keras.Model(inputs, outputs, name="airbench")
 
 
+def whitening_layer(model: keras.Model) -> PatchWhitening | None:
+    """The model's patch-whitening layer (airbench's), or None."""
+    return next((layer for layer in model.layers if isinstance(layer, PatchWhitening)), None)
+
+
 def adapt_whitening(model: keras.Model, images: np.ndarray, count: int = 5000) -> None:
     """Set a model's patch-whitening filters from (the first `count` of) its training images, raw pixels 0-255.
 
     The images are normalised in NumPy with the model's own statistics: no backend computation, so every
     process of a multi-process job does the same work alone. Models without patch whitening are left as they are.
     """
-    whitening = next((layer for layer in model.layers if isinstance(layer, PatchWhitening)), None)
+    whitening = whitening_layer(model)
     if whitening is not None:
         normalise = model.get_layer("normalise")
         mean, variance = np.asarray(normalise.input_mean), np.asarray(normalise.input_variance)
@@ -218,11 +223,8 @@ class FreezeWhiteningBias(keras.callbacks.Callback):
         super().__init__()
         self.epochs = epochs
 
-    def _whitening(self) -> PatchWhitening:
-        return next(layer for layer in self.model.layers if isinstance(layer, PatchWhitening))
-
     def on_epoch_begin(self, epoch, logs=None):
-        whitening = self._whitening()
+        whitening = whitening_layer(self.model)
         if epoch >= self.epochs and not whitening.bias_frozen:
             whitening.bias_frozen = True
             # TensorFlow's optimiser then warns of the bias's missing gradient, which is the point here
@@ -232,4 +234,4 @@ class FreezeWhiteningBias(keras.callbacks.Callback):
             self.model.make_train_function(force=True)  # the step was traced with the bias trained
 
     def on_train_end(self, logs=None):
-        self._whitening().bias_frozen = False
+        whitening_layer(self.model).bias_frozen = False
