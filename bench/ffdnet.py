@@ -35,9 +35,15 @@ VARIANTS = [  # (model, depth, filters, batch_norm, precision, patch)
 ]
 
 
-def forward_flops_per_pixel(model: str, depth: int, filters: int) -> float:
-    """Convolution FLOPs per image pixel of one forward pass (3x3 kernels, 2 FLOPs a multiply-add)."""
-    if model == "ffdnet":  # 4 sub-images + the noise map in, 4 out, at a quarter of the pixels
+def forward_flops_per_pixel(model: str, depth: int, filters: int, body: str = "plain") -> float:
+    """Convolution FLOPs per image pixel of one forward pass (2 FLOPs a multiply-add)."""
+    c = filters
+    if model == "ffdnet" and body == "unet":  # per sub-image pixel: level 1, then 1/4 and 1/16 of the pixels
+        level1 = 9 * (5 * c + 3 * c * c + 4 * c) + 2 * c * c  # + the 2x2 transposed conv up from level 2
+        level2 = 9 * (c * 2 * c + 4 * 4 * c * c) + 4 * c * 2 * c  # stride-2 conv in, transposed conv from 3
+        level3 = 9 * (2 * c * 4 * c + 2 * 16 * c * c)
+        macs = (level1 + level2 / 4 + level3 / 16) / 4
+    elif model == "ffdnet":  # 4 sub-images + the noise map in, 4 out, at a quarter of the pixels
         macs = 9 * (5 * filters + (depth - 2) * filters * filters + filters * 4) / 4
     else:
         macs = 9 * (filters + (depth - 2) * filters * filters + filters)

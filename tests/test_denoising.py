@@ -122,6 +122,26 @@ def test_ffdnet_runs_at_half_resolution_and_listens_to_the_noise_level(tmp_path)
     assert_round_trip(model, [noisy, np.full((1, 1), 0.1, "float32")], tmp_path)
 
 
+def test_ffdnet_unet_body_keeps_any_size_listens_to_the_level_and_tiles_exactly(tmp_path):
+    model = Denoising().build(config(model="ffdnet", body="unet", batch_norm=False))
+    strided = [layer.filters for layer in model.layers if getattr(layer, "strides", (1, 1)) == (2, 2)]
+    assert strided == [16, 32, 16, 8]  # down to 2x and 4x the filters, then back up
+    output = model.get_layer("noise")
+    output.kernel.assign(np.random.default_rng(0).normal(0, 0.1, output.kernel.shape))  # the rest: orthogonal init
+    noisy = np.random.default_rng(2).random((1, 37, 23, 1)).astype("float32")  # padded to multiples of 8, cropped
+    low, high = (model.predict([noisy, np.full((1, 1), s, "float32")], verbose=0) for s in (0.05, 0.3))
+    assert low.shape == (1, 37, 23, 1) and np.abs(high - low).max() > 1e-3
+    assert_round_trip(model, [noisy, np.full((1, 1), 0.1, "float32")], tmp_path)
+    photo = np.random.default_rng(3).random((150, 136)).astype("float32")
+    whole = denoise(model, photo, 25, tile=1000)
+    assert 0.5 < np.mean((whole > 0) & (whole < 1))  # not saturated: the comparison below means something
+    np.testing.assert_allclose(denoise(model, photo, 25, tile=64), whole, atol=1e-5)  # the default margin
+    with pytest.raises(ConfigError, match="body=unet"):
+        Denoising().build(config(body="unet"))
+    with pytest.raises(ConfigError, match="body"):
+        Denoising().build(config(model="ffdnet", body="resnet", batch_norm=False))
+
+
 def test_denoise_tells_a_noise_level_model_the_level_or_its_estimate():
     class ShowLevel(keras.layers.Layer):  # outputs the level it is told, everywhere
         def call(self, noisy, sigma):

@@ -18,7 +18,8 @@ from toolkit.denoising.models import takes_noise_level
 from toolkit.errors import InputError
 
 TILE = 512  # pixels per tile side, before the margin
-MARGIN = 32  # > the receptive field's half-width: 17 for DnCNN-17, 26 for the autoencoder, 31 for FFDNet-15
+MARGIN = 64  # > the receptive field's half-width (17 DnCNN-17, 26 autoencoder, 31 FFDNet-15, 54 FFDNet's U-Net body),
+# and a multiple of 8, so tiles keep the U-Net's stride-2 grid when the tile size is one too
 
 
 def noise_rng(seed: int, sigma: float, name: str) -> np.random.Generator:

@@ -6,6 +6,11 @@
   sub-images (pixel-unshuffle), the noise level is appended as a constant map, a plain conv stack runs at half
   resolution (4x fewer pixels, as large a receptive field) and pixel-shuffle puts the result back. Here the stack
   predicts the noise of the sub-images (residual, zero-initialised output), which converges faster on CPUs.
+  `body=unet` puts a small U-Net there instead: three levels (filters, 2x, 4x channels at 1, 1/2 and 1/4 of the
+  sub-images' resolution), two conv+ReLU layers per level each way, stride-2 convolutions down, transposed ones up,
+  skips added (DRUNet's shape, Zhang et al., TPAMI 2021, without its residual blocks). With 48 filters: 0.45x the
+  plain stack's FLOPs per pixel, 2.8x its weights, a receptive field 109 pixels wide (the plain one's: 63), and
+  it learns faster per CPU second (`python -m bench.ffdnet_race`).
 - `build_dae`: a convolutional denoising autoencoder (two stride-2 stages down, two up) that predicts the clean
   image directly: the lecture notes' model, for comparison.
 
@@ -142,6 +147,30 @@ def _conv_stack(x, depth: int, filters: int, batch_norm: bool, out_channels: int
     return layers.Conv2D(out_channels, 3, padding="same", kernel_initializer="zeros", dtype="float32", name="noise")(x)
 
 
+def _unet_body(x, filters: int, out_channels: int):
+    """Three levels (filters, 2 filters, 4 filters), two conv+ReLU each way; zero-initialised float32 output conv.
+
+    The input's height and width must be multiples of 4 (two stride-2 steps).
+    """
+
+    def conv(width: int, strides: int = 1):
+        return layers.Conv2D(width, 3, strides, padding="same", activation="relu", kernel_initializer="orthogonal")
+
+    skips = []
+    for level, width in enumerate((filters, 2 * filters, 4 * filters)):
+        if level:
+            x = conv(width, strides=2)(x)
+        for _ in range(2):
+            x = conv(width)(x)
+        skips.append(x)
+    for width, skip in zip((2 * filters, filters), skips[-2::-1]):
+        x = layers.Conv2DTranspose(width, 2, strides=2, kernel_initializer="orthogonal")(x)
+        x = layers.Add()([x, skip])
+        for _ in range(2):
+            x = conv(width)(x)
+    return layers.Conv2D(out_channels, 3, padding="same", kernel_initializer="zeros", dtype="float32", name="noise")(x)
+
+
 def build_dncnn(config: DictConfig) -> keras.Model:
     """DnCNN: the conv stack predicts the noise; the output is input minus noise.
 
@@ -154,12 +183,19 @@ def build_dncnn(config: DictConfig) -> keras.Model:
 
 
 def build_ffdnet(config: DictConfig) -> keras.Model:
-    """FFDNet: inputs (noisy (N, H, W, 1), sigma (N, 1) on the [0, 1] scale) -> clean (N, H, W, 1)."""
+    """FFDNet: inputs (noisy (N, H, W, 1), sigma (N, 1) on the [0, 1] scale) -> clean (N, H, W, 1).
+
+    `config.body`: "plain" (the paper's stack of `depth` layers) or "unet" (`_unet_body`; `depth` unused).
+    """
     noisy = keras.Input((None, None, 1), name="noisy")
     sigma = keras.Input((1,), name="sigma")
-    padded = ReflectPadToMultiple(2, dtype="float32")(noisy)
-    sub_images = PixelUnshuffle(2)(padded)
-    noise = _conv_stack(AppendNoiseMap()(sub_images, sigma), config.depth, config.filters, config.batch_norm, 4)
+    unet = config.body == "unet"
+    padded = ReflectPadToMultiple(8 if unet else 2, dtype="float32")(noisy)
+    features = AppendNoiseMap()(PixelUnshuffle(2)(padded), sigma)
+    if unet:
+        noise = _unet_body(features, config.filters, 4)
+    else:
+        noise = _conv_stack(features, config.depth, config.filters, config.batch_norm, 4)
     noise = PixelShuffle(2, dtype="float32")(noise)
     clean = layers.Subtract(dtype="float32")([padded, noise])
     clean = CropLike(dtype="float32", name="clean")(clean, noisy)
