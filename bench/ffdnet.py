@@ -80,8 +80,9 @@ def measure(model_name, depth, filters, batch_norm, precision, patch, batch_size
 
 
 def inference_rows(side: int = 512) -> list[dict]:
-    """Seconds to denoise a side x side image (best of 3), the shipped DnCNN against FFDNet-15 (shipped or untrained:
-    the cost does not depend on the weights), alone and as the mean over 8 rotations and mirrors."""
+    """Seconds to denoise a side x side image (best of 3), the shipped DnCNN against the shipped FFDNet (or, if none,
+    an untrained FFDNet-15: the cost does not depend on the weights), alone and as the mean over 8 rotations and
+    mirrors."""
     task = tasks.get("denoising")
     ffdnet_settings = dict(model="ffdnet", depth=15, filters=64, batch_norm=False, precision="mixed_bfloat16")
     models = {"shipped DnCNN-10 (trained/denoising.keras)": pretrained.load("denoising")}
