@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 
+import keras
 import numpy as np
 from omegaconf import OmegaConf
 
@@ -50,6 +51,16 @@ def forward_flops_per_pixel(model: str, depth: int, filters: int, body: str = "p
     return 2 * macs
 
 
+def step_seconds(model: keras.Model, batch: tuple, warmup: int, steps: int) -> float:
+    """Seconds per training step of a compiled model, after `warmup` steps that trace and compile it."""
+    for _ in range(warmup):
+        model.train_on_batch(*batch)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(*batch)
+    return (time.perf_counter() - start) / steps
+
+
 def measure(model_name, depth, filters, batch_norm, precision, patch, batch_size=64, steps=4) -> dict:
     task = tasks.get("denoising")
     settings = dict(model=model_name, depth=depth, filters=filters, batch_norm=batch_norm, precision=precision)
@@ -59,11 +70,7 @@ def measure(model_name, depth, filters, batch_norm, precision, patch, batch_size
     images = [np.random.default_rng(0).random((180, 180), dtype=np.float32)]
     told = model_name == "ffdnet"
     batch = PatchSampler(images, None, batch_size, batch_size, patch, noise_level_input=told)[0]
-    model.train_on_batch(*batch)  # trace and compile the step
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(*batch)
-    seconds = (time.perf_counter() - start) / steps
+    seconds = step_seconds(model, batch, warmup=1, steps=steps)
     patches_per_second = batch_size / seconds
     flops = 3 * forward_flops_per_pixel(model_name, depth, filters) * patch * patch * patches_per_second
     return {

@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bench.common import write_results
-from bench.ffdnet import forward_flops_per_pixel
+from bench.ffdnet import forward_flops_per_pixel, step_seconds
 from toolkit import tasks
 from toolkit.denoising.data import PatchSampler, load_image_set
 from toolkit.denoising.inference import add_noise, denoise, noise_rng
@@ -33,26 +33,15 @@ CANDIDATES = {  # name: settings; lr 1e-3 without clipping diverged for the plai
 HELD_OUT = 20  # the trainer's validation_images default
 
 
-def step_seconds(task, config, sampler: PatchSampler, steps: int = 6) -> float:
-    """Seconds per training step, after two steps that trace and compile it."""
-    model = task.build(config)
-    task.compile(model, config, steps_per_epoch=100)
-    batch = sampler[0]
-    for _ in range(2):
-        model.train_on_batch(*batch)
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(*batch)
-    return (time.perf_counter() - start) / steps
-
-
 def race(name: str, seconds: float, train: list[np.ndarray], held_out: list[tuple[str, np.ndarray]]) -> dict:
     task = tasks.get("denoising")
     settings = {"model": "ffdnet", "precision": "mixed_bfloat16", "batch_size": 64, "patch_size": 64, "epochs": 1}
     config = OmegaConf.structured(task.Config(**settings, **CANDIDATES[name]))
     sampling = dict(sigma_range=(0.0, 75.0), noise_level_input=True)
-    step = step_seconds(task, config, PatchSampler(train, None, 64, 64, 64, seed=99, **sampling))
-    steps = int(seconds / step)
+    timed = task.build(config)
+    task.compile(timed, config, steps_per_epoch=100)
+    sample = PatchSampler(train, None, 64, 64, 64, seed=99, **sampling)[0]
+    steps = int(seconds / step_seconds(timed, sample, warmup=2, steps=6))
     keras.utils.set_random_seed(0)
     model = task.build(config)
     task.compile(model, config, steps_per_epoch=steps)
