@@ -87,18 +87,12 @@ def measure(model_name, depth, filters, batch_norm, precision, patch, batch_size
 
 
 def inference_rows(side: int = 512) -> list[dict]:
-    """Seconds to denoise a side x side image (best of 3), the shipped DnCNN against the shipped FFDNet (or, if none,
-    an untrained FFDNet-15: the cost does not depend on the weights), alone and as the mean over 8 rotations and
-    mirrors."""
-    task = tasks.get("denoising")
-    ffdnet_settings = dict(model="ffdnet", depth=15, filters=64, batch_norm=False, precision="mixed_bfloat16")
-    models = {"shipped DnCNN-10 (trained/denoising.keras)": pretrained.load("denoising")}
-    if "denoising_ffdnet" in pretrained.list():
-        models["shipped FFDNet (trained/denoising_ffdnet.keras)"] = pretrained.load("denoising_ffdnet")
-    else:
-        models["FFDNet-15, 64 filters, mixed_bfloat16"] = task.build(
-            OmegaConf.structured(task.Config(**ffdnet_settings))
-        )
+    """Seconds to denoise a side x side image (best of 3), the shipped DnCNN against the shipped FFDNet, alone and as
+    the mean over 8 rotations and mirrors."""
+    models = {
+        "shipped DnCNN-10 (trained/denoising.keras)": pretrained.load("denoising"),
+        "shipped FFDNet (trained/denoising_ffdnet.keras)": pretrained.load("denoising_ffdnet"),
+    }
     noisy = add_noise(np.random.default_rng(0).random((side, side), dtype=np.float32), 25, np.random.default_rng(1))
     rows = []
     for name, model in models.items():
